@@ -1,0 +1,52 @@
+"""
+Tokenizers as tiktoken Encodings, built locally (never downloaded), and the chat template.
+
+    get_tokenizer("byte")     256 byte tokens + the special tokens below (tiny preset, tests)
+    get_tokenizer(DIR)        a Hugging Face tokenizer folder (tokenizer.json + tokenizer_config.json),
+                              e.g. LLaDA-8B-Instruct's, converted by data/hf_tokenizer.py
+
+Special tokens are looked up by name, never by id: LLaDA's names are the house names.
+"""
+import os
+
+import tiktoken
+
+MASK, EOS, BOS = "<|mdm_mask|>", "<|endoftext|>", "<|startoftext|>"
+HEADER_START, HEADER_END, EOT = "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"
+SPECIALS = [EOS, BOS, HEADER_START, HEADER_END, EOT, MASK]
+
+
+def byte_tokenizer() -> tiktoken.Encoding:
+    # one token per byte, no merges; specials follow the 256 byte ids
+    ranks = {bytes([i]): i for i in range(256)}
+    specials = {name: 256 + i for i, name in enumerate(SPECIALS)}
+    return tiktoken.Encoding(name="byte", pat_str=r"\S+|\s+", mergeable_ranks=ranks, special_tokens=specials)
+
+
+def get_tokenizer(spec: str = "byte") -> tiktoken.Encoding:
+    if spec == "byte":
+        return byte_tokenizer()
+    if os.path.isdir(spec):
+        from data.hf_tokenizer import from_hf  # the converter only matters for real checkpoints
+        return from_hf(spec)
+    raise ValueError(f"tokenizer {spec!r}: expected 'byte' or a folder with tokenizer.json")
+
+
+def special_id(enc: tiktoken.Encoding, name: str) -> int:
+    return enc.encode_single_token(name)
+
+
+def chat(enc: tiktoken.Encoding, content: str) -> list[int]:
+    """One user turn plus the assistant header, with exactly one BOS (IGPO.md B.1.5):
+    <|startoftext|><|start_header_id|>user<|end_header_id|>\\n{content}<|eot_id|>
+    <|start_header_id|>assistant<|end_header_id|>\\n
+    The user's text is encoded as plain text: special-token strings inside it stay text."""
+    sp = lambda name: [special_id(enc, name)]
+    header = lambda role: sp(HEADER_START) + enc.encode_ordinary(role) + sp(HEADER_END) + enc.encode_ordinary("\n")
+    return sp(BOS) + header("user") + enc.encode_ordinary(content.strip()) + sp(EOT) + header("assistant")
+
+
+def decode(enc: tiktoken.Encoding, ids) -> str:
+    """Text of a completion: special tokens (EOS padding, masks) dropped, like skip_special_tokens."""
+    drop = {enc.encode_single_token(s) for s in enc.special_tokens_set}
+    return enc.decode([i for i in map(int, ids) if i not in drop and i < enc.n_vocab])

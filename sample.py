@@ -1,0 +1,140 @@
+"""
+Masked-diffusion sampling: LLaDA's reverse process (IGPO.md B.2.1), with inpainting (B.2.2).
+The same function serves RL rollouts, IGPO's hinted re-rollouts and evaluation.
+
+    python sample.py --ckpt=out/sft --prompt="12+7-3"                 # print the completion
+    python sample.py --ckpt=out/sft --prompt="12+7-3" --show=True     # watch the canvas fill in
+"""
+import contextlib
+import sys
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+
+def check_settings(prompt_len: int, gen_len: int, block_len: int, steps: int, max_seq_len: int):
+    if gen_len % block_len:
+        raise ValueError(f"gen_len={gen_len} is not divisible by block_len={block_len}")
+    n_blocks = gen_len // block_len
+    if steps % n_blocks:
+        raise ValueError(f"steps={steps} is not divisible by the number of blocks ({gen_len}/{block_len}={n_blocks})")
+    if prompt_len + gen_len > max_seq_len:
+        raise ValueError(f"prompt ({prompt_len} tokens) + gen_len ({gen_len}) exceeds the model's max_seq_len={max_seq_len}")
+
+
+def num_transfer_tokens(n_masked, steps: int):
+    """LLaDA's get_num_transfer_tokens: n_masked (B,) -> (B, steps) tokens to unmask per step,
+    floor(n/steps) each, the first n % steps steps one more (front-loaded)."""
+    base, rem = n_masked // steps, n_masked % steps
+    return base[:, None] + (torch.arange(steps, device=n_masked.device)[None] < rem[:, None]).long()
+
+
+def left_pad(prompts: list[list[int]], pad_id: int, device):
+    """Left-pad prompts of different lengths -> ids (B, P) and pad_mask (B, P) (True at real tokens),
+    pad_mask None when every prompt has the same length (no attention mask needed)."""
+    P = max(len(p) for p in prompts)
+    ids = torch.full((len(prompts), P), pad_id, dtype=torch.long)
+    for i, p in enumerate(prompts):
+        ids[i, P - len(p):] = torch.tensor(p, dtype=torch.long)
+    mask = ids.new_zeros(ids.shape, dtype=torch.bool)
+    for i, p in enumerate(prompts):
+        mask[i, P - len(p):] = True
+    return ids.to(device), (None if all(len(p) == P for p in prompts) else mask.to(device))
+
+
+@torch.no_grad()
+def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps: int, mask_id: int, pad_id: int,
+           temperature: float = 0.0, remasking: str = "low_confidence", pinned=None, generator=None,
+           ctx=contextlib.nullcontext(), on_step=None):
+    """Fill a canvas of gen_len MASKs after each prompt, block by block (semi-autoregressive).
+
+    pinned: optional (B, gen_len) canvas of known tokens (mask_id where free). Pinned tokens are
+    never overwritten, never count against a block's budget, and are visible to every step.
+    Returns the completions, (B, gen_len) token ids. Runs a fixed schedule: no per-rank early exit.
+    """
+    device = next(model.parameters()).device
+    prompt_ids, prompt_mask = left_pad(prompts, pad_id, device)
+    B, P = prompt_ids.shape
+    check_settings(P, gen_len, block_len, steps, model.config.max_seq_len)
+    if remasking not in ("low_confidence", "random"):
+        raise ValueError(f"remasking={remasking!r}: expected 'low_confidence' or 'random'")
+    canvas = torch.full((B, gen_len), mask_id, dtype=torch.long, device=device)
+    if pinned is not None:
+        canvas = pinned.to(device).clone()
+    x = torch.cat([prompt_ids, canvas], dim=1)  # (B, P + gen_len)
+    pad_mask = None if prompt_mask is None else torch.cat([prompt_mask, prompt_mask.new_ones(B, gen_len)], 1)
+    n_blocks = gen_len // block_len
+    steps_per_block = steps // n_blocks
+    for b in range(n_blocks):
+        lo, hi = P + b * block_len, P + (b + 1) * block_len
+        # pinned positions are not MASK, so they never enter the budget of their block
+        schedule = num_transfer_tokens((x[:, lo:hi] == mask_id).sum(1), steps_per_block)  # (B, steps_per_block)
+        active = schedule.sum(0).tolist()  # one host sync per block, none per step
+        for i in range(steps_per_block):
+            if active[i] == 0:  # nothing to unmask in any row (a block full of hints): skip the forward
+                continue
+            with ctx:
+                logits = model(x, pad_mask, out=(lo, hi))  # (B, block_len, V): the current block only
+            logits = logits.double()  # float64: low-precision Gumbel noise hurts quality (LLaDA generate.py)
+            if temperature > 0:
+                # Gumbel-max: argmax exp(l) / (-log u)^tau == argmax l/tau + Gumbel, an exact sample at tau
+                u = torch.rand(logits.shape, dtype=torch.float64, device=device, generator=generator)
+                x0 = (logits.exp() / (-torch.log(u)) ** temperature).argmax(-1)  # (B, block_len)
+            else:
+                x0 = logits.argmax(-1)
+            if remasking == "low_confidence":  # confidence = untempered probability of the sampled token
+                conf = F.softmax(logits, dim=-1).gather(-1, x0[..., None]).squeeze(-1)
+            else:
+                conf = torch.rand(x0.shape, dtype=torch.float64, device=device, generator=generator)
+            masked = x[:, lo:hi] == mask_id
+            conf = torch.where(masked, conf, -torch.inf)
+            # unmask the schedule[:, i] most confident masked positions of each row
+            order = conf.argsort(dim=-1, descending=True, stable=True)
+            rank = torch.empty_like(order).scatter_(1, order, torch.arange(block_len, device=device).expand(B, -1))
+            take = rank < schedule[:, i:i + 1]
+            x[:, lo:hi] = torch.where(take, x0, x[:, lo:hi])
+            if on_step is not None:
+                on_step(x[:, P:])
+    return x[:, P:]
+
+
+# ----------------------------------------------------------------------------------------------------
+@dataclass
+class Config:
+    ckpt: str = ""              # checkpoint folder (model.safetensors + config.json)
+    prompt: str = "12+7-3"      # the user's question (the chat template is applied)
+    gen_len: int = 32
+    block_len: int = 8
+    steps: int = 32
+    temperature: float = 0.0
+    remasking: str = "low_confidence"
+    show: bool = False          # print the canvas after every step
+    seed: int = 0
+    device: str = ""
+
+
+def main(argv=None):
+    from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
+    from model import load, parse_args
+    cfg = parse_args(Config(), argv)
+    if not cfg.ckpt:
+        raise SystemExit("--ckpt=DIR is required (a folder written by sft.py or train_igpo.py)")
+    device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
+    model = load(cfg.ckpt, device).eval()
+    enc = get_tokenizer(model.config.tokenizer)
+    mask_id = special_id(enc, MASK)
+
+    def show(canvas):
+        print(decode(enc, canvas[0]).replace("\n", "\\n") + "  [" + "".join("_" if t == mask_id else "#" for t in canvas[0].tolist()) + "]")
+    out = sample(model, [chat(enc, cfg.prompt)], cfg.gen_len, cfg.block_len, cfg.steps, mask_id, special_id(enc, EOS),
+                 cfg.temperature, cfg.remasking, generator=torch.Generator(device).manual_seed(cfg.seed),
+                 on_step=show if cfg.show else None)
+    print(decode(enc, out[0]))
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")

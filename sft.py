@@ -1,0 +1,208 @@
+"""
+Masked-diffusion SFT (LLaDA's recipe, IGPO.md B.6.2): the first stage of the pipeline.
+
+    python sft.py --preset=tiny                                   # toy task, CPU, a few minutes
+    torchrun --standalone --nproc_per_node=8 sft.py --preset=...  # same code, sharded with FSDP2
+
+Each step: t ~ U(0,1) per sequence, every response token (EOS padding included: the model must
+learn where to stop) is masked with probability p = (1-eps) t + eps, the prompt never is; the loss
+is the cross-entropy on masked positions weighted by 1/p, divided by the response length.
+Data order and noise depend only on (seed, step), so --resume continues exactly.
+"""
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+import model as M
+from data import get_task
+from data.tokenizer import EOS, MASK, chat, get_tokenizer, special_id
+
+
+@dataclass
+class Config:
+    preset: str = "tiny"        # model preset (model.PRESETS) and SFT settings (PRESETS below)
+    task: str = "toy"
+    init_from: str = ""         # start from a checkpoint folder instead of random weights
+    out_dir: str = "out/sft"
+    max_steps: int = 2000
+    batch_size: int = 64        # sequences per step, over all ranks
+    lr: float = 3e-3
+    min_lr_frac: float = 0.1    # cosine decay to lr * min_lr_frac
+    warmup: int = 50
+    weight_decay: float = 0.0
+    grad_clip: float = 1.0
+    eps: float = 1e-3           # p = (1 - eps) t + eps, so no sequence is left unmasked
+    gen_len: int = 32           # response length: target + EOS padding
+    block_len: int = 8          # sampling settings of the final evaluation
+    steps: int = 32
+    max_minutes: float = 0.0    # stop early after this wall time (0 = no limit)
+    n_train: int = 50000        # examples drawn from the task's train split
+    n_eval: int = 400           # held-out problems sampled at the end
+    log_interval: int = 25
+    ckpt_interval: int = 500
+    resume: bool = False
+    seed: int = 1337
+    device: str = ""            # "" = cuda if available, else cpu
+    grad_ckpt: bool = False     # activation checkpointing per block
+
+
+PRESETS = {
+    "tiny": dict(),
+    "small": dict(max_steps=20000, batch_size=256, lr=1e-3, gen_len=64, block_len=16, steps=64),
+    "llada-8b": dict(task="gsm8k", max_steps=2000, batch_size=64, lr=1e-5, weight_decay=0.1, gen_len=256,
+                     block_len=32, steps=128, warmup=50, grad_ckpt=True),
+}
+
+
+def encode_examples(task, examples, enc, gen_len: int):
+    """-> [(prompt ids, response ids padded with EOS to gen_len)]; responses that do not fit are dropped."""
+    eos = special_id(enc, EOS)
+    out = []
+    for ex in examples:
+        resp = enc.encode_ordinary(task.target(ex)) + [eos]  # at least one EOS: the model must learn to stop
+        if len(resp) <= gen_len:
+            out.append((chat(enc, task.prompt(ex, "train")), resp + [eos] * (gen_len - len(resp))))
+    return out
+
+
+def corrupt(response, t, u, eps: float, mask_id: int):
+    """Forward process: mask each response token with probability p = (1-eps) t + eps.
+    response (B, L), t (B,), u (B, L) uniforms -> noisy (B, L), masked (B, L) bool, p (B,)."""
+    p = (1 - eps) * t + eps
+    masked = u < p[:, None]
+    return torch.where(masked, mask_id, response), masked, p
+
+
+def sft_loss(logits, response, masked, p):
+    """LLaDA's loss: sum over masked positions of CE / p, divided by the response length, batch mean.
+    logits (B, L, V), response (B, L), masked (B, L), p (B,)."""
+    ce = F.cross_entropy(logits.float().flatten(0, 1), response.flatten(), reduction="none").view(response.shape)
+    return ((ce * masked) / p[:, None]).sum(1).div(response.shape[1]).mean()
+
+
+def lr_at(step: int, cfg: Config) -> float:
+    if step < cfg.warmup:
+        return cfg.lr * (step + 1) / cfg.warmup
+    frac = (step - cfg.warmup) / max(1, cfg.max_steps - cfg.warmup)
+    return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
+
+
+def get_batch(data, step: int, cfg: Config, rt: M.Runtime, pad_id: int):
+    """This rank's slice of the global batch of `step`: a function of (seed, step) only."""
+    rng = random.Random(cfg.seed * 1_000_003 + step)
+    rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
+    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    t, u = torch.rand(cfg.batch_size, generator=g), torch.rand(cfg.batch_size, cfg.gen_len, generator=g)
+    per = cfg.batch_size // rt.world_size
+    sl = slice(rt.rank * per, (rt.rank + 1) * per)
+    from sample import left_pad
+    prompt, pad_mask = left_pad([r[0] for r in rows[sl]], pad_id, rt.device)
+    response = torch.tensor([r[1] for r in rows[sl]], device=rt.device)
+    return prompt, pad_mask, response, t[sl].to(rt.device), u[sl].to(rt.device)
+
+
+def main(argv=None):
+    cfg = M.parse_args(Config(), argv, PRESETS)
+    rt = M.setup(cfg.device, cfg.seed)
+    assert cfg.batch_size % rt.world_size == 0, f"batch_size={cfg.batch_size} must divide by world size {rt.world_size}"
+    ckpt_dir = cfg.out_dir  # the run folder is the checkpoint: model.safetensors, config.json, meta.json
+    resume = cfg.resume and os.path.isfile(os.path.join(ckpt_dir, "meta.json"))
+    if resume:
+        model = M.load(ckpt_dir, rt.device)
+    elif cfg.init_from:
+        model = M.load(cfg.init_from, rt.device)
+    else:
+        model = M.build(M.PRESETS[cfg.preset], rt.device, seed=cfg.seed)
+    model.grad_ckpt = cfg.grad_ckpt
+    model = M.shard(model, rt)
+    enc = get_tokenizer(model.config.tokenizer)
+    mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
+    task = get_task(cfg.task)
+    data = encode_examples(task, task.load("train", n=cfg.n_train) if cfg.task == "toy" else task.load("train"), enc, cfg.gen_len)
+    M.print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
+    M.print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
+             f"{len(data)} training examples | torch {torch.__version__}")
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    step = 0
+    if resume:  # optimizer state is per rank: resuming needs the same world size
+        opt.load_state_dict(torch.load(os.path.join(ckpt_dir, f"optim.{rt.rank}.pt"), weights_only=False))
+        with open(os.path.join(ckpt_dir, "meta.json")) as f:
+            step = json.load(f)["step"]
+        M.print0(f"resumed from {ckpt_dir} at step {step}")
+    if rt.rank == 0:
+        os.makedirs(cfg.out_dir, exist_ok=True)
+        M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
+
+    def checkpoint():
+        M.save(model, ckpt_dir, rank=rt.rank)
+        os.makedirs(ckpt_dir, exist_ok=True)
+        M._atomic_write(os.path.join(ckpt_dir, f"optim.{rt.rank}.pt"), lambda tmp: torch.save(opt.state_dict(), tmp))
+        dist.barrier()
+        if rt.rank == 0:  # meta.json last: its presence marks a complete checkpoint
+            M.write_json(os.path.join(ckpt_dir, "meta.json"), {"step": step, "config": dataclasses.asdict(cfg)})
+
+    t0, losses = time.time(), []
+    model.train()
+    while step < cfg.max_steps:
+        prompt, pad_mask, response, t, u = get_batch(data, step, cfg, rt, eos_id)
+        noisy, masked, p = corrupt(response, t, u, cfg.eps, mask_id)
+        P = prompt.shape[1]
+        full_mask = None if pad_mask is None else torch.cat([pad_mask, pad_mask.new_ones(response.shape)], 1)
+        with rt.ctx:
+            logits = model(torch.cat([prompt, noisy], 1), full_mask, out=(P, P + cfg.gen_len))  # (B, L, V)
+        loss = sft_loss(logits, response, masked, p)
+        loss.backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step, cfg)
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        step += 1
+        losses.append(loss.detach())
+        out_of_time = cfg.max_minutes > 0 and time.time() - t0 > 60 * cfg.max_minutes
+        if step % cfg.log_interval == 0 or step == cfg.max_steps or out_of_time:
+            avg = torch.stack(losses).mean()
+            dist.all_reduce(avg, op=dist.ReduceOp.AVG)
+            rec = {"step": step, "loss": round(avg.item(), 4), "lr": lr_at(step - 1, cfg), "grad_norm": round(gnorm, 3),
+                   "seconds": round(time.time() - t0, 1)}
+            losses = []
+            M.print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
+            if rt.rank == 0:
+                with open(os.path.join(cfg.out_dir, "log.jsonl"), "a") as f:
+                    f.write(json.dumps(rec) + "\n")
+        if step % cfg.ckpt_interval == 0 or step == cfg.max_steps or out_of_time:
+            checkpoint()
+        if out_of_time:
+            break
+    train_seconds = time.time() - t0
+
+    # held-out evaluation with the same sampler and reward as RL and eval.py
+    from eval import evaluate, probe_accuracy
+    model.eval()
+    test = task.load("test", n=cfg.n_eval) if cfg.task == "toy" else task.load("test")[: cfg.n_eval]
+    res = evaluate(model, rt, task, test, enc, cfg.gen_len, cfg.block_len, cfg.steps)
+    summary = {"steps": step, "final_loss": rec["loss"], "train_seconds": round(train_seconds, 1),
+               "accuracy": res["accuracy"], "accuracy_by_level": res["by_level"]}
+    if cfg.task == "toy":
+        summary["step_accuracy"] = probe_accuracy(model, rt, task, test[:100], enc, cfg.gen_len, cfg.block_len, cfg.steps)
+    M.print0(f"held-out accuracy {res['accuracy']:.3f} | by level {res['by_level']}"
+             + (f" | per-step (later steps masked) {summary['step_accuracy']:.3f}" if "step_accuracy" in summary else ""))
+    if rt.rank == 0:
+        M.write_json(os.path.join(cfg.out_dir, "summary.json"), summary)
+    return summary
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
