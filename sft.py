@@ -45,7 +45,6 @@ class Config:
     block_len: int = 8          # sampling settings of the final evaluation
     steps: int = 32
     max_minutes: float = 0.0    # stop early after this wall time (0 = no limit)
-    n_train: int = 50000        # examples drawn from the task's train split
     n_eval: int = 400           # held-out problems sampled at the end
     log_interval: int = 25
     ckpt_interval: int = 500
@@ -127,7 +126,7 @@ def main(argv=None):
     enc = get_tokenizer(model.config.tokenizer)
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     task = get_task(cfg.task)
-    data = encode_examples(task, task.load("train", n=cfg.n_train) if cfg.task == "toy" else task.load("train"), enc, cfg.gen_len)
+    data = encode_examples(task, task.load("train"), enc, cfg.gen_len)
     M.print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
     M.print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
              f"{len(data)} training examples | torch {torch.__version__}")
@@ -185,19 +184,25 @@ def main(argv=None):
             break
     train_seconds = time.time() - t0
 
-    # held-out evaluation with the same sampler and reward as RL and eval.py
+    summary = {"steps": step, "final_loss": rec["loss"], "train_seconds": round(train_seconds, 1)}
+    if cfg.n_eval > 0:
+        summary.update(final_eval(model, rt, task, enc, cfg))
+    if rt.rank == 0:
+        M.write_json(os.path.join(cfg.out_dir, "summary.json"), summary)
+    return summary
+
+
+def final_eval(model, rt, task, enc, cfg: Config) -> dict:
+    """Held-out accuracy by difficulty, with the same sampler and reward as RL and eval.py."""
     from eval import evaluate, probe_accuracy
     model.eval()
-    test = task.load("test", n=cfg.n_eval) if cfg.task == "toy" else task.load("test")[: cfg.n_eval]
+    test = task.load("test")[: cfg.n_eval]
     res = evaluate(model, rt, task, test, enc, cfg.gen_len, cfg.block_len, cfg.steps)
-    summary = {"steps": step, "final_loss": rec["loss"], "train_seconds": round(train_seconds, 1),
-               "accuracy": res["accuracy"], "accuracy_by_level": res["by_level"]}
-    if cfg.task == "toy":
+    summary = {"accuracy": res["accuracy"], "accuracy_by_level": res["by_level"]}
+    if hasattr(task, "probes"):  # tasks with checkable intermediate steps (toy)
         summary["step_accuracy"] = probe_accuracy(model, rt, task, test[:100], enc, cfg.gen_len, cfg.block_len, cfg.steps)
     M.print0(f"held-out accuracy {res['accuracy']:.3f} | by level {res['by_level']}"
              + (f" | per-step (later steps masked) {summary['step_accuracy']:.3f}" if "step_accuracy" in summary else ""))
-    if rt.rank == 0:
-        M.write_json(os.path.join(cfg.out_dir, "summary.json"), summary)
     return summary
 
 

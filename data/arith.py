@@ -37,10 +37,12 @@ def make(rng: random.Random, level: int) -> dict:
     return {"question": question, "trace": "\n".join(lines), "answer": str(value), "level": level}
 
 
-def load(split: str = "train", path=None, n: int = 2000, levels=(1, 2, 3, 4), seed: int = 0) -> list[dict]:
-    """n problems with levels drawn uniformly from `levels`, all from one side of the hash split."""
+def load(split: str = "train", path=None, n: int | None = None, levels=(1, 2, 3, 4), seed: int = 0) -> list[dict]:
+    """n problems (default 50000 train, 1000 test) with levels drawn uniformly from `levels`, all from
+    one side of the hash split."""
     if split not in ("train", "test"):
         raise ValueError(f"toy task: unknown split {split!r} (train, test)")
+    n = n or (50000 if split == "train" else 1000)
     rng = random.Random(f"{split}-{seed}")
     out = []
     while len(out) < n:

@@ -1,0 +1,90 @@
+"""Model, weights I/O and runtime helpers. Run: python -m pytest -q tests/test_model.py"""
+import dataclasses
+import os
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+import model as M
+from conftest import TINY
+
+
+def test_attention_is_bidirectional(tiny):
+    x = torch.randint(0, 256, (1, 12))
+    y = x.clone()
+    y[0, 9] = (y[0, 9] + 1) % 256  # change a later token
+    assert not torch.allclose(tiny(x)[0, 2], tiny(y)[0, 2])  # an earlier position sees it
+
+
+def test_meta_init_equals_direct_init():
+    direct = M.Transformer(TINY)
+    direct.init_weights(seed=3)
+    meta = M.build(TINY, "cpu", seed=3)
+    for (k, a), (_, b) in zip(direct.state_dict().items(), meta.state_dict().items()):
+        assert torch.equal(a, b), k
+
+
+def test_logits_slice_equals_full_forward(tiny):
+    x = torch.randint(0, 256, (2, 16))
+    assert torch.allclose(tiny(x, out=(5, 11)), tiny(x)[:, 5:11], atol=1e-6)
+
+
+def test_left_padded_row_computes_what_the_unpadded_row_does(tiny):
+    x = torch.randint(0, 256, (1, 10))
+    padded = torch.cat([torch.zeros(1, 4, dtype=torch.long), x], 1)
+    mask = torch.tensor([[False] * 4 + [True] * 10])
+    assert torch.allclose(tiny(padded, mask)[:, 4:], tiny(x), atol=1e-5)
+
+
+def test_safetensors_round_trip_is_exact(tiny, tmp_path):
+    M.save(tiny, str(tmp_path))
+    back = M.load(str(tmp_path))
+    assert back.config == tiny.config
+    for (k, a), (_, b) in zip(tiny.state_dict().items(), back.state_dict().items()):
+        assert torch.equal(a, b), k
+    assert not [f for f in os.listdir(tmp_path) if ".tmp" in f]  # temp files renamed away
+
+
+def test_missing_and_misshaped_keys_are_named(tiny, tmp_path):
+    M.save(tiny, str(tmp_path))
+    path = str(tmp_path / "model.safetensors")
+    sd = load_file(path)
+    del sd["model.transformer.ln_f.weight"]
+    sd["model.transformer.blocks.0.q_proj.weight"] = torch.zeros(3, 3)
+    sd["model.transformer.extra.weight"] = torch.zeros(1)
+    save_file(sd, path)
+    with pytest.raises(ValueError) as e:
+        M.load(str(tmp_path))
+    msg = str(e.value)
+    assert "model.transformer.ln_f.weight" in msg and "missing" in msg
+    assert "blocks.0.q_proj.weight: checkpoint (3, 3) vs model (32, 32)" in msg
+    assert "model.transformer.extra.weight" in msg and "unexpected" in msg
+
+
+def test_missing_checkpoint_folder_is_a_clear_error(tmp_path):
+    with pytest.raises(FileNotFoundError, match="config.json"):
+        M.load(str(tmp_path / "nope"))
+
+
+def test_parse_args_overrides_coerces_and_rejects_unknown_flags():
+    @dataclasses.dataclass
+    class C:
+        preset: str = "a"
+        lr: float = 1.0
+        inpaint: bool = True
+        steps: int = 3
+    c = M.parse_args(C(), ["--lr=0.5", "--inpaint=False", "--preset=b"], {"a": {}, "b": {"steps": 7, "lr": 2.0}})
+    assert (c.lr, c.inpaint, c.steps, c.preset) == (0.5, False, 7, "b")  # preset first, then overrides
+    with pytest.raises(SystemExit, match="--lr, --inpaint"):
+        M.parse_args(C(), ["--nope=1"])
+    with pytest.raises(SystemExit, match="expected a int"):
+        M.parse_args(C(), ["--steps=x"])
+
+
+def test_presets_have_llada_8b_shape():
+    cfg = M.PRESETS["llada-8b"]
+    with torch.device("meta"):
+        n = sum(p.numel() for p in M.Transformer(cfg).parameters())
+    assert (cfg.n_layer, cfg.n_embd, cfg.mlp_hidden, cfg.vocab_size, cfg.rope_theta) == (32, 4096, 12288, 126464, 500000.0)
+    assert 8.0e9 < n < 8.1e9

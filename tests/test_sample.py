@@ -1,0 +1,119 @@
+"""Sampler invariants and equality with LLaDA's reference algorithm. Run: python -m pytest -q tests/test_sample.py"""
+import pytest
+import torch
+
+from sample import num_transfer_tokens, sample
+
+
+def reference_generate(model, prompt, gen_len, block_len, steps, mask_id):
+    """LLaDA's generate() at temperature 0, written plainly: the whole canvas through the model every
+    step, confidence -inf outside the current block and at unmasked positions, per-row top-k."""
+    x = torch.cat([prompt, torch.full((prompt.shape[0], gen_len), mask_id)], 1)
+    P, n_blocks = prompt.shape[1], gen_len // block_len
+    for b in range(n_blocks):
+        block = x[:, P + b * block_len: P + (b + 1) * block_len]
+        n_masked = (block == mask_id).sum(1)
+        per_step = steps // n_blocks
+        counts = [[n // per_step + (i < n % per_step) for i in range(per_step)] for n in n_masked.tolist()]
+        for i in range(per_step):
+            mask_index = x == mask_id
+            logits = model(x).double()
+            x0 = logits.argmax(-1)
+            p = torch.softmax(logits, -1).gather(-1, x0[..., None]).squeeze(-1)
+            p[:, P + (b + 1) * block_len:] = -float("inf")
+            x0 = torch.where(mask_index, x0, x)
+            conf = torch.where(mask_index, p, torch.tensor(-float("inf"), dtype=torch.float64))
+            for j in range(x.shape[0]):
+                _, sel = torch.topk(conf[j], k=counts[j][i])
+                x[j, sel] = x0[j, sel]
+    return x[:, P:]
+
+
+def prompts_of(lengths, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return [torch.randint(0, 256, (n,), generator=g).tolist() for n in lengths]
+
+
+def test_transfer_schedule_is_front_loaded_and_adds_up():
+    s = num_transfer_tokens(torch.tensor([10, 3, 0]), 4)
+    assert s.tolist() == [[3, 3, 2, 2], [1, 1, 1, 0], [0, 0, 0, 0]]
+
+
+@pytest.mark.parametrize("gen_len,block_len,steps", [(16, 16, 16), (16, 4, 8), (12, 4, 12)])
+def test_temperature_zero_equals_reference_generate(tiny, ids, gen_len, block_len, steps):
+    prompts = prompts_of([7, 7])
+    ours = sample(tiny, prompts, gen_len, block_len, steps, ids["mask"], ids["eos"])
+    ref = reference_generate(tiny, torch.tensor(prompts), gen_len, block_len, steps, ids["mask"])
+    assert torch.equal(ours, ref)
+
+
+def test_no_mask_left_and_per_step_counts_add_up(tiny, ids):
+    seen = []
+    out = sample(tiny, prompts_of([5, 9]), 16, 8, 8, ids["mask"], ids["eos"], temperature=1.0,
+                 generator=torch.Generator().manual_seed(0), on_step=lambda c: seen.append((c != ids["mask"]).sum(1)))
+    assert not (out == ids["mask"]).any()
+    per_step = torch.diff(torch.stack([torch.zeros(2, dtype=torch.long)] + seen), dim=0)
+    assert per_step.tolist() == [[2, 2]] * 8  # 8 masks per block over 4 steps: 2 a step
+
+
+def test_pinned_tokens_are_kept_and_skip_the_budget(tiny, ids):
+    pinned = torch.full((2, 16), ids["mask"])
+    pinned[0, 1:4] = torch.tensor([65, 66, 67])   # hints in the first block
+    pinned[1, 12:16] = torch.tensor([70, 71, 72, 73])  # a hint in a later block is visible from the start
+    seen = []
+    out = sample(tiny, prompts_of([6, 6]), 16, 8, 4, ids["mask"], ids["eos"], pinned=pinned,
+                 on_step=lambda c: seen.append(c.clone()))
+    keep = pinned != ids["mask"]
+    assert torch.equal(out[keep], pinned[keep])
+    assert all(torch.equal(c[keep], pinned[keep]) for c in seen)  # never overwritten, at any step
+    assert not (out == ids["mask"]).any()
+    # row 0: 5 free positions in block 0 over 2 steps -> 3 then 2; row 1: 8 -> 4, 4
+    first = (seen[0][:, :8] != ids["mask"]).sum(1) - keep[:, :8].sum(1)
+    assert first.tolist() == [3, 4]
+
+
+def test_hints_in_later_blocks_are_visible_from_the_first_step(tiny, ids):
+    pinned = torch.full((1, 16), ids["mask"])
+    pinned[0, 10:16] = torch.tensor([33] * 6)
+    inputs = []
+    hook = tiny.register_forward_pre_hook(lambda m, args: inputs.append(args[0].clone()))
+    sample(tiny, prompts_of([6]), 16, 8, 16, ids["mask"], ids["eos"], pinned=pinned)
+    hook.remove()
+    assert len(inputs) == 10  # block 0: 8 steps; block 1: 2 free positions -> 2 steps with work, 6 skipped
+    assert all(torch.equal(x[0, 6 + 10:], pinned[0, 10:]) for x in inputs)
+
+
+def test_prompt_is_never_changed(tiny, ids):
+    prompts = prompts_of([4, 8])
+    x = []
+    sample(tiny, prompts, 8, 8, 8, ids["mask"], ids["eos"], on_step=lambda c: x.append(c))
+    assert all(c.shape == (2, 8) for c in x)  # the callback and output cover the canvas only
+    assert prompts == prompts_of([4, 8])
+
+
+def test_padded_batch_equals_single_rows(tiny, ids):
+    prompts = prompts_of([3, 9, 6])
+    batch = sample(tiny, prompts, 16, 8, 16, ids["mask"], ids["eos"])
+    for i, p in enumerate(prompts):
+        assert torch.equal(batch[i], sample(tiny, [p], 16, 8, 16, ids["mask"], ids["eos"])[0])
+
+
+def test_temperature_zero_is_deterministic_and_seeds_reproduce(tiny, ids):
+    args = (tiny, prompts_of([5, 5]), 16, 8, 16, ids["mask"], ids["eos"])
+    assert torch.equal(sample(*args), sample(*args))
+    a = sample(*args, temperature=1.5, generator=torch.Generator().manual_seed(1))
+    b = sample(*args, temperature=1.5, generator=torch.Generator().manual_seed(1))
+    c = sample(*args, temperature=1.5, generator=torch.Generator().manual_seed(2))
+    assert torch.equal(a, b) and not torch.equal(a, c)
+    r = sample(*args, remasking="random", generator=torch.Generator().manual_seed(1))
+    assert not (r == ids["mask"]).any()
+
+
+@pytest.mark.parametrize("gen_len,block_len,steps,plen,match", [
+    (10, 4, 8, 4, "not divisible by block_len"),
+    (16, 8, 7, 4, "not divisible by the number of blocks"),
+    (16, 8, 8, 120, "exceeds the model's max_seq_len"),
+])
+def test_bad_settings_are_clear_errors(tiny, ids, gen_len, block_len, steps, plen, match):
+    with pytest.raises(ValueError, match=match):
+        sample(tiny, prompts_of([plen]), gen_len, block_len, steps, ids["mask"], ids["eos"])

@@ -1,0 +1,51 @@
+"""SFT loss, the toy task, and exact resume. Run: python -m pytest -q tests/test_sft.py"""
+import math
+
+import torch
+
+import sft
+from data import arith
+
+
+def test_sft_loss_equals_hand_computation_on_1x4():
+    logits = torch.tensor([[[2.0, 0.0, 0.0], [0.0, 1.0, 0.0], [0.0, 0.0, 3.0], [1.0, 1.0, 1.0]]])  # (1, 4, 3)
+    response = torch.tensor([[0, 2, 2, 1]])
+    t, u = torch.tensor([0.5]), torch.tensor([[0.9, 0.1, 0.3, 0.6]])
+    noisy, masked, p = sft.corrupt(response, t, u, eps=1e-3, mask_id=9)
+    pv = 0.999 * 0.5 + 1e-3
+    assert masked.tolist() == [[False, True, True, False]] and noisy.tolist() == [[0, 9, 9, 1]]
+    ce1 = -math.log(math.exp(0) / (math.exp(0) + math.exp(1) + math.exp(0)))  # position 1, target 2
+    ce2 = -math.log(math.exp(3) / (2 + math.exp(3)))                        # position 2, target 2
+    expected = (ce1 + ce2) / pv / 4  # weighted by 1/p, divided by the response length
+    assert abs(sft.sft_loss(logits, response, masked, p).item() - expected) < 1e-6
+
+
+def test_toy_scorer_right_wrong_and_malformed():
+    ex = arith.make(__import__("random").Random(0), 3)
+    assert arith.correct(ex["trace"], ex)
+    assert arith.correct(ex["trace"] + "\n\n", ex)
+    wrong = ex["trace"][: ex["trace"].rindex("=") + 1] + str(int(ex["answer"]) + 1)
+    assert not arith.correct(wrong, ex)
+    for bad in ["", "\n", "abc", "12+3=", "=" * 5, "1=2=x", "\u00e9=\u00e9"]:
+        assert arith.reward(bad, ex) == 0.0
+
+
+def test_toy_trace_writes_each_result_once_and_splits_are_disjoint():
+    train, test = arith.load("train", n=3000), arith.load("test", n=300)
+    assert not {e["question"] for e in train} & {e["question"] for e in test}
+    for ex in train[:200]:
+        results = [line.split("=")[1] for line in ex["trace"].split("\n")]
+        assert results[-1] == ex["answer"] and len(ex["trace"].split("\n")) == ex["level"]
+        assert eval(ex["question"]) == int(ex["answer"])  # the trace computes the question
+        assert arith.hint(ex).endswith("=") and ex["answer"] not in arith.hint(ex)[-len(ex["answer"]) - 1:]
+
+
+def test_resumed_sft_equals_uninterrupted(tmp_path):
+    common = ["--preset=tiny", "--batch_size=8", "--n_eval=0", "--log_interval=1", "--warmup=2", "--max_steps=4"]
+    a = sft.main(common + [f"--out_dir={tmp_path}/a"])
+    sft.main(common + [f"--out_dir={tmp_path}/b", "--max_minutes=0.0000001"])  # stops after one step
+    b = sft.main(common + [f"--out_dir={tmp_path}/b", "--resume=True"])
+    assert a["steps"] == b["steps"] == 4 and a["final_loss"] == b["final_loss"]
+    from safetensors.torch import load_file
+    wa, wb = load_file(f"{tmp_path}/a/model.safetensors"), load_file(f"{tmp_path}/b/model.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
