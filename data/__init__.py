@@ -10,7 +10,8 @@ Tasks. Every task is a module in this package with the same small interface:
     target(example) -> str                 the full reference response (SFT target)
     correct(text, example) -> bool         is the completion's final answer right
     reward(text, example) -> float         the RL reward (correctness, plus format where used)
-    hint(example) -> str                   the trace with the final answer removed (IGPO hints)
+    hint(example) -> str                   IGPO's hint text: target(example) up to and without the final
+                                           answer, aligned with target() (its tokens keep their positions)
 
 `get_task(name)` imports the module by name; an unknown name lists the known ones.
 """

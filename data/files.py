@@ -133,6 +133,7 @@ def reward(text: str, example: dict) -> float:
 
 
 def hint(example: dict) -> str:
-    # the trace without its boxed answer; traces without a box (GSM8K's, whose "#### X" line load() drops)
-    # come back whole, and tasks without traces (AMC) give ''
-    return grader.remove_boxes(example["trace"])
+    # target()'s reasoning part without its boxed answer, starting like target() so that hint tokens sit at
+    # their positions in the reference response; traces without a box (GSM8K's, whose "#### X" line load()
+    # drops) come back whole, and tasks without traces (AMC) give ''
+    return "<reasoning>\n" + grader.remove_boxes(example["trace"]) if example["trace"] else ""

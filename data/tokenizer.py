@@ -37,12 +37,13 @@ def special_id(enc: tiktoken.Encoding, name: str) -> int:
 
 
 def chat(enc: tiktoken.Encoding, content: str) -> list[int]:
-    """One user turn plus the assistant header, with exactly one BOS (IGPO.md B.1.5):
-    <|startoftext|><|start_header_id|>user<|end_header_id|>\\n{content}<|eot_id|>
-    <|start_header_id|>assistant<|end_header_id|>\\n
+    """One user turn plus the assistant header, with exactly one BOS, as the chat_template of LLaDA's
+    tokenizer_config.json writes it (two newlines after each header; IGPO.md B.1.5 shows one):
+    <|startoftext|><|start_header_id|>user<|end_header_id|>\\n\\n{content}<|eot_id|>
+    <|start_header_id|>assistant<|end_header_id|>\\n\\n
     The user's text is encoded as plain text: special-token strings inside it stay text."""
     sp = lambda name: [special_id(enc, name)]
-    header = lambda role: sp(HEADER_START) + enc.encode_ordinary(role) + sp(HEADER_END) + enc.encode_ordinary("\n")
+    header = lambda role: sp(HEADER_START) + enc.encode_ordinary(role) + sp(HEADER_END) + enc.encode_ordinary("\n\n")
     return sp(BOS) + header("user") + enc.encode_ordinary(content.strip()) + sp(EOT) + header("assistant")
 
 

@@ -1,0 +1,220 @@
+r"""
+Rewrite reasoning traces into concise ones with any OpenAI-compatible chat endpoint: the data step of
+"length-aligned SFT" (IGPO.md B.6.1, where LLaMA-4-Maverick rewrote OpenR1-Math traces; the paper's prompt is
+unpublished, INSTRUCTION below is ours). Standard library only, plus our tokenizer for the length filter.
+
+    python -m data.rewrite --in=openr1.jsonl --out=rewritten.jsonl --url=http://localhost:8000/v1 \
+        --model=NAME --workers=8 --max_tokens_len=1024 --tokenizer=DIR
+    python -m data.rewrite --task=gsm8k --split=train --out=... ...     (any task of data/ as the input)
+
+Input JSONL: a question (problem | question | query), a trace (trace | generations | generation | response |
+solution; OpenR1's list of generations gives its first math-verified one) and an answer (answer; else the
+trace's last \boxed{}). Every finished input becomes one line of --out, written by the main thread and flushed:
+    {"id": "17", "problem": "...", "trace": "...rewritten...", "answer": "72", "orig_len": 912, "new_len": 143,
+     "attempts": 1, "status": "ok"}      status: ok | rejected (its \boxed{} answer != the input answer) | too_long
+A killed run loses only the requests in flight: rerunning the same command skips the ids already in --out.
+Inputs whose requests keep failing (HTTP errors, timeouts, malformed replies; --retries attempts with
+exponential backoff) are reported and NOT written, so a rerun retries them. load_rewritten(path) returns the
+"ok" rows in the task shape (question, trace, answer) for SFT.
+"""
+import argparse
+import http.client
+import json
+import os
+import re
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor, as_completed
+
+from data import get_task, grader
+from data.tokenizer import get_tokenizer
+
+INSTRUCTION = r"""Rewrite the solution to the math problem below so that it is concise and structured.
+- Remove redundant reflection: re-checks, hesitations ("wait", "let me verify"), restarts and abandoned attempts.
+- Condense multi-sentence elaborations into precise, mathematically rigorous statements.
+- Keep every essential step and the logical flow from the problem to the answer. Do not add new ideas.
+- Do not change the final answer. End with the final answer written once as \boxed{...}.
+Output only the rewritten solution, with no preamble or commentary."""
+QUESTION_KEYS = ("problem", "question", "query")
+TRACE_KEYS = ("trace", "generations", "generation", "response", "solution")  # OpenR1: R1's traces before solution
+RETRY_CODES = {408, 409, 425, 429}  # plus every 5xx; other 4xx (bad request, auth) fail at once
+
+
+def pick(rec: dict, keys: tuple) -> str | None:
+    for k in keys:
+        v = rec.get(k)
+        if isinstance(v, list):  # OpenR1 keeps several generations: the first math-verified one, else the first
+            ok = rec.get("correctness_math_verify") or []
+            v = next((g for g, c in zip(v, ok) if c), v[0] if v else None)
+        if isinstance(v, (str, int, float)) and str(v).strip():
+            return str(v).strip()
+    return None
+
+
+def read_inputs(path: str) -> list[dict]:
+    rows = []
+    with open(path, encoding="utf-8") as f:
+        for n, line in enumerate(f, 1):
+            if not line.strip():
+                continue
+            try:
+                rec = json.loads(line)
+            except json.JSONDecodeError as e:
+                raise ValueError(f"{path}:{n}: not valid JSON: {e}") from e
+            question, trace = pick(rec, QUESTION_KEYS), pick(rec, TRACE_KEYS)
+            answer = pick(rec, ("answer",)) or (trace and grader.extract_answer(trace))
+            if not (question and trace and answer):
+                raise ValueError(f"{path}:{n}: needs a question {QUESTION_KEYS}, a trace {TRACE_KEYS} and an answer")
+            rid = next((str(rec[k]) for k in ("id", "uuid") if k in rec), str(n))  # else the line number
+            rows.append({"id": rid, "problem": question, "trace": trace, "answer": answer})
+    return rows
+
+
+def task_inputs(name: str, split: str) -> list[dict]:
+    rows = get_task(name).load(split)
+    return [{"id": str(r.get("id", f"{name}-{split}-{i}")), "problem": r["question"], "trace": r["trace"],
+             "answer": r["answer"]} for i, r in enumerate(rows) if r["trace"]]  # tasks without traces: nothing
+
+
+def read_output(path: str, repair: bool = False) -> list[dict]:
+    """The finished rows of an output file. A last line without its newline was torn by a kill mid-write: it
+    is not a finished row, and with repair=True (the writer only) it is cut off so appending starts clean."""
+    if not os.path.exists(path):
+        return []
+    with open(path, "rb+" if repair else "rb") as f:
+        data = f.read()
+        if not data.endswith(b"\n"):
+            data = data[:data.rfind(b"\n") + 1]
+            if repair:
+                f.truncate(len(data))
+    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+
+
+def chat(args, content: str) -> str:
+    """One POST {url}/chat/completions; the reply's text, or an exception."""
+    body = {"model": args.model, "messages": [{"role": "user", "content": content}], "temperature": args.temperature}
+    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {args.key}"} if args.key else {})
+    req = urllib.request.Request(args.url.rstrip("/") + "/chat/completions", json.dumps(body).encode(), headers)
+    with urllib.request.urlopen(req, timeout=args.timeout) as resp:
+        text = json.loads(resp.read())["choices"][0]["message"]["content"]
+    if not isinstance(text, str) or not text.strip():
+        raise ValueError(f"no text in the reply: {text!r}")
+    return re.sub(r"^\s*<think>.*?</think>", "", text, flags=re.DOTALL).strip()  # reasoning models' preamble
+
+
+def chat_with_retries(args, content: str) -> tuple[str, int]:
+    """(reply text, attempts it took), or a RuntimeError once --retries attempts failed."""
+    for attempt in range(args.retries):
+        try:
+            return chat(args, content), attempt + 1
+        except urllib.error.HTTPError as e:
+            if e.code < 500 and e.code not in RETRY_CODES:
+                raise RuntimeError(f"HTTP {e.code}: {e.read()[:200]!r}") from e
+            err = e
+        except (OSError, http.client.HTTPException, ValueError, KeyError, IndexError, TypeError) as e:
+            err = e  # connection refused/reset, timeout, torn or malformed JSON
+        if attempt + 1 < args.retries:
+            time.sleep(args.backoff * 2 ** attempt)
+    raise RuntimeError(f"{args.retries} attempts failed, the last with {err!r}")
+
+
+def process(row: dict, args, enc) -> dict:
+    """Rewrite one input; runs in a worker thread. Returns its output line, or one with status "failed"."""
+    n_tokens = lambda text: len(enc.encode_ordinary(text))
+    out = {"id": row["id"], "problem": row["problem"], "trace": None, "answer": row["answer"],
+           "orig_len": n_tokens(row["trace"]), "new_len": None}
+    try:
+        content = f"{INSTRUCTION}\n\nProblem:\n{row['problem']}\n\nSolution:\n{row['trace']}"
+        text, out["attempts"] = chat_with_retries(args, content)
+    except Exception as e:
+        return out | {"status": "failed", "error": str(e)}
+    out.update(trace=text, new_len=n_tokens(text))
+    if not grader.is_equiv(grader.extract_answer(text), row["answer"]):
+        return out | {"status": "rejected"}
+    return out | {"status": "too_long" if out["new_len"] > args.max_tokens_len else "ok"}
+
+
+def histogram(before: list[int], after: list[int], n_bins: int = 10, width: int = 30) -> str:
+    """Side-by-side ASCII histograms of token lengths, in bins of a round width."""
+    top = max(before + after, default=0)
+    step = next(s for k in range(12) for s in (10 ** k, 2 * 10 ** k, 5 * 10 ** k) if s * n_bins > top)
+    b, a = (Counter(x // step for x in xs) for xs in (before, after))  # bin index -> count
+    scale = width / max([*b.values(), *a.values(), 1])
+    bar = lambda n: ("#" * round(n * scale)).ljust(width)
+    lines = [f"{'tokens':>13}  {'before (' + str(len(before)) + ')':<{width + 6}}  after ({len(after)})"]
+    for i in range(top // step + 1):
+        lines.append(f"{i * step:>6}-{(i + 1) * step - 1:<6}  {bar(b[i])} {b[i]:>5}  {bar(a[i])} {a[i]:>5}")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> Counter:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    p.add_argument("--in", dest="inp", help="input JSONL (OpenR1-Math style); or use --task")
+    p.add_argument("--task", help="take the inputs from a task of data/ instead, e.g. gsm8k")
+    p.add_argument("--split", default="train")
+    p.add_argument("--out", required=True, help="output JSONL, appended to; rerun to resume")
+    p.add_argument("--url", required=True, help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
+    p.add_argument("--model", required=True)
+    p.add_argument("--key", default=os.environ.get("OPENAI_API_KEY"), help="API key (default: $OPENAI_API_KEY)")
+    p.add_argument("--workers", type=int, default=8, help="concurrent requests")
+    p.add_argument("--max_tokens_len", type=int, default=1024, help="longer rewritten traces are filtered out")
+    p.add_argument("--tokenizer", default="byte", help="'byte' or a tokenizer folder; the SFT model's for real runs")
+    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
+    p.add_argument("--retries", type=int, default=5, help="attempts per input")
+    p.add_argument("--backoff", type=float, default=2.0, help="seconds before the 2nd attempt, doubling after")
+    p.add_argument("--limit", type=int, default=0, help="rewrite at most this many new inputs (0: all)")
+    args = p.parse_args(argv)
+    if (args.inp is None) == (args.task is None):
+        p.error("give exactly one of --in and --task")
+
+    rows = read_inputs(args.inp) if args.inp else task_inputs(args.task, args.split)
+    done = {r["id"] for r in read_output(args.out, repair=True)}
+    seen, todo = set(done), []
+    for row in rows:  # skip finished ids, and repeated ids in the input (the first one counts)
+        if row["id"] not in seen:
+            seen.add(row["id"])
+            todo.append(row)
+    todo = todo[:args.limit] if args.limit > 0 else todo
+    print(f"{len(rows)} inputs, {len(done)} already in {args.out}, {len(todo)} to rewrite")
+    enc = get_tokenizer(args.tokenizer)
+    counts, retried = Counter(), 0
+    pool = ThreadPoolExecutor(args.workers)
+    try:
+        with open(args.out, "a", encoding="utf-8") as f:
+            futures = [pool.submit(process, row, args, enc) for row in todo]
+            for k, future in enumerate(as_completed(futures), 1):
+                row = future.result()
+                counts[row["status"]] += 1
+                retried += row.get("attempts", 1) - 1  # of the inputs that got a reply
+                if row["status"] == "failed":  # not written: a rerun retries it
+                    print(f"failed {row['id']}: {row['error']}", file=sys.stderr)
+                else:
+                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
+                    f.flush()  # one whole line at a time: a kill loses at most the requests in flight
+                if k % max(1, len(todo) // 10) == 0:
+                    print(f"{k}/{len(todo)} {dict(counts)}", flush=True)
+    finally:
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    rows_out = read_output(args.out)
+    total = Counter(r["status"] for r in rows_out)
+    print(f"this run: done {counts['ok']}, rejected for answer {counts['rejected']}, too long {counts['too_long']}, "
+          f"failed {counts['failed']} (not written; rerun to retry); {retried} retried requests")
+    print(f"{args.out}: {len(rows_out)} rows: ok {total['ok']}, rejected {total['rejected']}, "
+          f"too_long {total['too_long']} (max_tokens_len={args.max_tokens_len}, tokenizer={args.tokenizer})")
+    print(histogram([r["orig_len"] for r in rows_out], [r["new_len"] for r in rows_out]))
+    return counts
+
+
+def load_rewritten(path: str) -> list[dict]:
+    """The kept ("ok") rows of a rewrite output, in the task shape, ready for SFT."""
+    return [{"question": r["problem"], "trace": r["trace"], "answer": r["answer"]}
+            for r in read_output(path) if r["status"] == "ok"]
+
+
+if __name__ == "__main__":
+    main()

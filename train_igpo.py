@@ -1,0 +1,374 @@
+"""
+GRPO and IGPO (Inpainting-Guided Policy Optimization, arXiv 2509.10396) for masked-diffusion LMs.
+
+    python train_igpo.py --preset=tiny                                # toy task on a CPU, from out/sft
+    python train_igpo.py --preset=tiny --inpaint=False                # GRPO: the same loop, no hints
+    torchrun --standalone --nproc_per_node=8 train_igpo.py --preset=llada-8b --init_from=DIR
+
+One round: prompts for this rank -> G rollouts each (sample.py) -> rewards (the task's grader) ->
+IGPO: every group whose G rollouts are all wrong is re-sampled with chunks of the ground-truth trace
+pinned in the canvas, and up to floor(lambda*G) wrong rollouts are replaced by correct inpainted ones
+-> group advantages -> old/reference log-probs (one forward per distinct prompt) -> mu optimizer steps
+-> log, eval, checkpoint. Paper semantics by default; every way the official code differs is a flag
+(the README lists them).
+"""
+import copy
+import dataclasses
+import json
+import math
+import os
+import random
+import sys
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+import model as M
+from data import get_task
+from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
+from eval import evaluate, generate
+from sample import left_pad
+
+
+@dataclass
+class Config:
+    preset: str = "tiny"          # model + training preset (PRESETS below)
+    task: str = "toy"
+    init_from: str = "out/sft"    # checkpoint folder to start from (the SFT output)
+    out_dir: str = "out/igpo"
+    inpaint: bool = True          # IGPO; False = plain GRPO
+    max_steps: int = 30           # rollout rounds
+    prompts_per_step: int = 16    # distinct prompts per round, over all ranks
+    group_size: int = 8           # G rollouts per prompt
+    mu: int = 4                   # optimizer steps per round on the same rollouts (old log-probs frozen)
+    lr: float = 1e-4
+    warmup: int = 2               # linear warmup (rounds), then constant
+    weight_decay: float = 0.1
+    grad_clip: float = 0.2
+    beta: float = 0.01            # k3 KL to the reference (initial) policy; 0 = no reference forward
+    eps_low: float = 0.2          # clip range [1 - eps_low, 1 + eps_high]
+    eps_high: float = 0.2
+    ratio: str = "sequence"       # "sequence" (GSPO, the headline run) or "token" (GRPO)
+    std_norm: bool = False        # divide advantages by the group std
+    p_mask_prompt: float = 0.0    # d1: mask prompt tokens in the log-prob forward with this probability
+    gen_len: int = 32
+    block_len: int = 8
+    steps: int = 32               # sampler steps
+    temperature: float = 1.0
+    remasking: str = "low_confidence"
+    eta_low: float = 0.2          # hint fraction eta ~ U[eta_low, eta_high] per inpainted rollout
+    eta_high: float = 0.6
+    chunk_min: int = 5            # hint chunks of chunk_min..chunk_max tokens
+    chunk_max: int = 10
+    replace_frac: float = 0.5     # lambda: replace at most floor(lambda * G) wrong rollouts
+    entropy_keep: float = 0.2     # of each sample's hint positions keep the top fraction by entropy
+    # the official code's deviations from the paper (IGPO.md B.5.4, B.10), all off by default
+    hint_with_answer: bool = False   # hints from the full trace, final answer included (answer leakage)
+    hint_stretch: bool = False       # stretched placement (x<=1.5, gaps<=100) and a 30-token free tail
+    hint_reveal_last: bool = False   # reveal N - floor((1-eta)N) chunks plus always the last one
+    ratio_all_positions: bool = False  # GSPO ratio averaged over all positions, not the kept ones
+    levels: str = "1,2,3,4"       # toy task: difficulty mix of the RL prompts
+    eval_interval: int = 10
+    n_eval: int = 200
+    ckpt_interval: int = 10
+    resume: bool = False
+    seed: int = 1337
+    device: str = ""
+    grad_ckpt: bool = False
+
+
+PRESETS = {
+    "tiny": dict(),
+    "llada-8b": dict(task="metamath", init_from="", prompts_per_step=64, lr=5e-7, warmup=50, max_steps=2000,
+                     gen_len=256, block_len=32, steps=128, temperature=1.2, eval_interval=100, n_eval=500,
+                     ckpt_interval=96, grad_ckpt=True, seed=3),
+}
+
+
+# ----------------------------------------------------------------------------------------------------
+# small pure functions
+
+def group_advantages(rewards, std_norm: bool = False, eps: float = 1e-4):
+    """rewards (n, G) -> advantages (n, G): reward minus the group mean (IGPO/d1: no std division)."""
+    adv = rewards - rewards.mean(1, keepdim=True)
+    return adv / (rewards.std(1, keepdim=True) + eps) if std_norm else adv
+
+
+def hint_chunks(n_tokens: int, rng: random.Random, lo: int, hi: int) -> list[tuple[int, int]]:
+    """Cut [0, n_tokens) into contiguous chunks of lo..hi tokens; a remainder under lo is dropped."""
+    chunks, i = [], 0
+    while n_tokens - i >= lo:
+        c = min(rng.randint(lo, hi), n_tokens - i)
+        chunks.append((i, i + c))
+        i += c
+    return chunks
+
+
+def hint_canvas(trace_ids: list[int], gen_len: int, eta: float, rng: random.Random, cfg: Config, mask_id: int):
+    """IGPO's hint canvas (IGPO.md B.5, Eq. 4): floor(eta * N) of the N chunks revealed at their trace
+    positions -> pinned (gen_len,) with mask_id where free."""
+    pinned = torch.full((gen_len,), mask_id, dtype=torch.long)
+    limit = gen_len - 30 if cfg.hint_stretch else gen_len  # the official code never hints the last 30 slots
+    chunks = hint_chunks(min(len(trace_ids), limit), rng, cfg.chunk_min, cfg.chunk_max)
+    if not chunks:
+        return pinned
+    N = len(chunks)
+    if cfg.hint_reveal_last:  # official: hide floor((1-eta)N), and the last chunk is always shown
+        shown = set(range(N)) - set(rng.sample(range(N), int(N * (1 - eta)))) | {N - 1}
+    else:
+        shown = set(rng.sample(range(N), int(eta * N)))
+    stretch = min(max(limit / len(trace_ids), 1.0), 1.5) if cfg.hint_stretch else 1.0
+    end = 0
+    for j in sorted(shown):
+        s, e = chunks[j]
+        if cfg.hint_stretch:  # first chunk at s*stretch, then stretched gaps capped at 100 (B.2.3 step 7)
+            gap = s - (chunks[j - 1][1] if j > 0 else 0)
+            start = int(s * stretch) if end == 0 else end + min(int(gap * stretch), 100)
+        else:
+            start = s
+        e = min(start + e - s, limit)
+        if start < e:
+            pinned[start:e] = torch.tensor(trace_ids[s:s + e - start])
+            end = e
+    return pinned
+
+
+def entropy_filter(hint_mask, entropy, keep: float):
+    """Loss mask (B, L): all self-generated positions, and of each row's hint positions only the top
+    max(1, int(keep * |H|)) by entropy (highest first). hint_mask (B, L) bool, entropy (B, L)."""
+    m = ~hint_mask
+    for b in torch.nonzero(hint_mask.any(1)).flatten().tolist():
+        pos = torch.nonzero(hint_mask[b]).flatten()
+        k = max(1, int(keep * len(pos)))
+        m[b, pos[entropy[b, pos].topk(k).indices]] = True
+    return m
+
+
+def token_logprobs(model, prompts, pad_id, mask_id, gen_len, completions, group_size, p_mask_prompt=0.0,
+                   seed=0, with_entropy=False):
+    """d1's one-step estimate (IGPO.md B.3): log pi(o_k | prompt, all of the completion masked).
+    The forward input does not depend on the completion, so all G completions of a prompt share one
+    forward: n distinct prompts -> logits (n, L, V) -> gather the (n*G, L) completion tokens."""
+    ids, pad_mask = left_pad(prompts, pad_id, completions.device)
+    if p_mask_prompt > 0:  # the same random prompt mask for every completion of the prompt
+        g = torch.Generator(ids.device).manual_seed(seed)
+        hit = torch.rand(ids.shape, generator=g, device=ids.device) < p_mask_prompt
+        ids = torch.where(hit & (pad_mask if pad_mask is not None else True), mask_id, ids)
+    n, P = ids.shape
+    x = torch.cat([ids, torch.full((n, gen_len), mask_id, device=ids.device)], 1)
+    full_mask = None if pad_mask is None else torch.cat([pad_mask, pad_mask.new_ones(n, gen_len)], 1)
+    logp = F.log_softmax(model(x, full_mask, out=(P, P + gen_len)).float(), -1)  # (n, L, V)
+    idx = completions.view(n, group_size, gen_len).transpose(1, 2)  # (n, L, G)
+    out = logp.gather(-1, idx).transpose(1, 2).reshape(n * group_size, gen_len)  # (n*G, L), no G-fold copy of V
+    if not with_entropy:
+        return out
+    ent = -(logp.exp() * logp).sum(-1).detach()  # (n, L), no grad: only the entropy filter needs it
+    return out, ent.repeat_interleave(group_size, 0)
+
+
+def policy_loss(logp, old_logp, ref_logp, adv, m, cfg: Config):
+    """Clipped surrogate + beta * k3 KL, token mean over the kept positions m (IGPO.md B.4).
+    logp/old_logp/ref_logp (B, L), adv (B,), m (B, L) float. Returns loss, kl, clip fraction."""
+    if cfg.ratio == "sequence":  # GSPO: one ratio per sequence, exp of the mean log-ratio
+        w = torch.ones_like(m) if cfg.ratio_all_positions else m
+        ratio = torch.exp(((logp - old_logp) * w).sum(1) / w.sum(1).clamp(min=1))[:, None].expand_as(logp)
+    else:
+        ratio = torch.exp(logp - old_logp)
+    a = adv[:, None]
+    clipped = ratio.clamp(1 - cfg.eps_low, 1 + cfg.eps_high)
+    per_tok = -torch.min(ratio * a, clipped * a)
+    kl = torch.zeros_like(logp)
+    if ref_logp is not None:
+        d = ref_logp - logp
+        kl = torch.exp(d) - d - 1  # k3 estimator, >= 0
+        per_tok = per_tok + cfg.beta * kl
+    denom = m.sum().clamp(min=1)
+    clip_frac = ((ratio != clipped).float() * m).sum() / denom
+    return (per_tok * m).sum() / denom, (kl * m).sum() / denom, clip_frac
+
+
+def mark_hints(enc, comp: list[int], hint: list[bool]) -> str:
+    """Decode a rollout with its pinned hint tokens wrapped in [[...]] (for samples.jsonl)."""
+    out, run, cur = [], [], False
+    for tok, h in list(zip(comp, hint)) + [(None, not cur)]:
+        if h != cur and run:
+            text = decode(enc, run)
+            out.append(f"[[{text}]]" if cur and text else text)
+            run = []
+        cur = h
+        if tok is not None:
+            run.append(tok)
+    return "".join(out)
+
+
+# ----------------------------------------------------------------------------------------------------
+def main(argv=None):
+    cfg = M.parse_args(Config(), argv, PRESETS)
+    rt = M.setup(cfg.device, cfg.seed)
+    # derived settings, checked once
+    assert cfg.prompts_per_step % rt.world_size == 0, f"prompts_per_step must divide by world size {rt.world_size}"
+    assert cfg.ratio in ("sequence", "token"), f"--ratio={cfg.ratio}: expected sequence or token"
+    n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
+    resume = cfg.resume and os.path.isfile(os.path.join(cfg.out_dir, "meta.json"))
+
+    def initial_model():  # the SFT checkpoint, or random weights of the preset's shape
+        return M.load(cfg.init_from, rt.device) if cfg.init_from else M.build(M.PRESETS[cfg.preset], rt.device, cfg.seed)
+    model = M.load(cfg.out_dir, rt.device) if resume else initial_model()
+    # the KL reference is the frozen initial policy (a copy; with LoRA it will be the adapters switched off)
+    ref = initial_model().requires_grad_(False).eval() if cfg.beta > 0 else None
+    model.grad_ckpt = cfg.grad_ckpt
+    model, ref = M.shard(model, rt), (M.shard(ref, rt) if ref is not None else None)
+    enc = get_tokenizer(model.config.tokenizer)
+    mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
+    task = get_task(cfg.task)
+    kw = dict(levels=tuple(int(v) for v in cfg.levels.split(","))) if cfg.task == "toy" else {}
+    train, test = task.load("train", **kw), task.load("test")[: cfg.n_eval]
+    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+    start = 0
+    if resume:  # optimizer state is per rank: resuming needs the same world size
+        opt.load_state_dict(torch.load(os.path.join(cfg.out_dir, f"optim.{rt.rank}.pt"), weights_only=False))
+        with open(os.path.join(cfg.out_dir, "meta.json")) as f:
+            start = json.load(f)["step"]
+    M.print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
+    M.print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
+             f"{len(train)} train prompts | torch {torch.__version__}" + (f" | resumed at step {start}" if resume else ""))
+    if rt.rank == 0:
+        os.makedirs(cfg.out_dir, exist_ok=True)
+        M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
+
+    def log(name, rec):
+        if rt.rank == 0:
+            with open(os.path.join(cfg.out_dir, name), "a") as f:
+                f.write(json.dumps(rec) + "\n")
+
+    def run_eval(step):
+        model.eval()
+        res = evaluate(model, rt, task, test, enc, L, cfg.block_len, cfg.steps)
+        M.print0(f"eval step {step} | accuracy {res['accuracy']:.3f} | by level {res['by_level']}")
+        log("log.jsonl", {"step": step, "eval_accuracy": res["accuracy"], "eval_by_level": res["by_level"]})
+        return res
+
+    first_eval = run_eval(start)
+    t_start, history = time.time(), []
+    for step in range(start, cfg.max_steps):
+        t0 = time.time()
+        # ---- prompts for this rank: a function of (seed, step) only, so --resume continues exactly
+        picks = random.Random(f"{cfg.seed}-{step}").sample(range(len(train)), cfg.prompts_per_step)
+        exs = [train[i] for i in picks[rt.rank * n_local:(rt.rank + 1) * n_local]]
+        rng = random.Random(f"{cfg.seed}-{step}-{rt.rank}")
+        prompts = [chat(enc, task.prompt(ex, "train")) for ex in exs]
+        rows = [p for p in prompts for _ in range(G)]  # (n*G) rollouts, groups contiguous
+        model.eval()
+        # ranks re-roll different numbers of all-wrong groups: `gathered` keeps the weights unsharded so
+        # uneven forward counts cannot deadlock FSDP (STYLE.md 3.4), instead of padding to lockstep
+        with M.gathered(model):
+            comps = torch.tensor(generate(model, rt, enc, rows, L, cfg.block_len, cfg.steps, cfg.temperature,
+                                          seed=cfg.seed * 100003 + step, desc="rollouts"), device=rt.device)
+            texts = [decode(enc, c) for c in comps.tolist()]
+            correct = torch.tensor([task.correct(t, exs[i // G]) for i, t in enumerate(texts)]).view(-1, G)
+            rewards = torch.tensor([task.reward(t, exs[i // G]) for i, t in enumerate(texts)]).view(-1, G)
+            hint_mask = torch.zeros(len(rows), L, dtype=torch.bool, device=rt.device)
+            all_wrong = ~correct.any(1)  # the trigger: correctness only, format rewards ignored
+            n_replaced, hint_fracs = 0, []
+            if cfg.inpaint and all_wrong.any():
+                groups = torch.nonzero(all_wrong).flatten().tolist()
+                pins = []
+                for g in groups:
+                    text = task.target(exs[g]) if cfg.hint_with_answer else task.hint(exs[g])
+                    trace = enc.encode_ordinary(text)
+                    for eta in sorted(rng.uniform(cfg.eta_low, cfg.eta_high) for _ in range(G)):
+                        pins.append(hint_canvas(trace, L, eta, rng, cfg, mask_id))
+                pins = torch.stack(pins)  # (len(groups)*G, L)
+                hint_fracs = (pins != mask_id).float().mean(1).tolist()
+                inp = generate(model, rt, enc, [prompts[g] for g in groups for _ in range(G)], L, cfg.block_len,
+                               cfg.steps, cfg.temperature, pinned=pins, seed=cfg.seed * 100003 + step + 7, desc="inpaint")
+                for k, g in enumerate(groups):
+                    ok = [j for j in range(G) if task.correct(decode(enc, inp[k * G + j]), exs[g])]
+                    chosen = rng.sample(ok, min(len(ok), int(cfg.replace_frac * G)))  # only correct ones
+                    for slot, j in enumerate(chosen):  # all G are wrong: overwrite slots 0..K-1
+                        r = g * G + slot
+                        comps[r] = torch.tensor(inp[k * G + j], device=rt.device)
+                        hint_mask[r] = pins[k * G + j].to(rt.device) != mask_id
+                        text = decode(enc, inp[k * G + j])
+                        correct[g, slot], rewards[g, slot] = True, task.reward(text, exs[g])
+                        texts[r] = mark_hints(enc, inp[k * G + j], hint_mask[r].tolist())
+                    n_replaced += len(chosen)
+            adv = group_advantages(rewards.float(), cfg.std_norm).flatten().to(rt.device)  # (n*G,)
+            # ---- old and reference log-probs, frozen for the mu updates; one forward per distinct prompt
+            n_old = cfg.mu if cfg.p_mask_prompt > 0 else 1  # d1: one prompt mask per inner iteration
+            with torch.no_grad(), rt.ctx:
+                olds = [token_logprobs(model, prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt, step * 97 + it,
+                                       with_entropy=True) for it in range(n_old)]
+                refs = [token_logprobs(ref, prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt, step * 97 + it)
+                        for it in range(n_old)] if ref is not None else None
+        keep = entropy_filter(hint_mask, olds[0][1], cfg.entropy_keep).float()  # (n*G, L)
+        t_roll = time.time() - t0
+        # ---- mu optimizer steps on this round's rollouts
+        model.train()
+        lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
+        for group in opt.param_groups:
+            group["lr"] = lr
+        stats = torch.zeros(3, device=rt.device)  # loss, kl, clip fraction (means over the mu steps)
+        for it in range(cfg.mu):
+            with rt.ctx:
+                logp = token_logprobs(model, prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt, step * 97 + it % n_old)
+            losses = []
+            for g in range(len(prompts)):  # token mean within a group, then mean over groups (IGPO.md B.4)
+                s = slice(g * G, (g + 1) * G)
+                losses.append(torch.stack(policy_loss(logp[s], olds[it % n_old][0][s], None if refs is None else refs[it % n_old][s],
+                                                      adv[s], keep[s], cfg)))
+            out = torch.stack(losses).mean(0)
+            out[0].backward()
+            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+            opt.step()
+            opt.zero_grad(set_to_none=True)
+            stats += out.detach() / cfg.mu
+        t_train = time.time() - t0 - t_roll
+        # ---- metrics over all ranks
+        n_inp = len(hint_fracs)
+        sums = torch.tensor([rewards.float().mean(1).sum(), correct.float().mean(1).sum(), all_wrong.float().sum(),
+                             (~correct.any(1)).float().sum(), n_replaced, sum(hint_fracs), n_inp, len(prompts),
+                             (len(rows) + n_inp) * L], dtype=torch.float64, device=rt.device)
+        dist.all_reduce(sums)
+        dist.all_reduce(stats, op=dist.ReduceOp.AVG)
+        n = sums[7].item()
+        rec = {"step": step + 1, "reward": sums[0].item() / n, "accuracy": sums[1].item() / n,
+               "all_wrong": sums[2].item() / n, "all_wrong_after": sums[3].item() / n, "replaced": int(sums[4].item()),
+               "hint_frac": sums[5].item() / max(1, sums[6].item()), "loss": stats[0].item(), "kl": stats[1].item(),
+               "clip_frac": stats[2].item(), "grad_norm": gnorm, "lr": lr, "rollout_s": t_roll, "train_s": t_train,
+               "tok_per_s": sums[8].item() / t_roll}
+        rec = {k: round(v, 4) if isinstance(v, float) else v for k, v in rec.items()}
+        history.append(rec)
+        M.print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
+        log("log.jsonl", rec)
+        done = step + 1 == cfg.max_steps
+        if (step + 1) % cfg.eval_interval == 0 or done:
+            res = run_eval(step + 1)
+            for i in range(min(4, len(exs) * G)):  # a few rollouts of this round, hints marked
+                log("samples.jsonl", {"step": step + 1, "prompt": task.prompt(exs[i // G]), "rollout": texts[i],
+                                      "reward": rewards.flatten()[i].item()})
+        if (step + 1) % cfg.ckpt_interval == 0 or done:
+            M.save(model, cfg.out_dir, rank=rt.rank)
+            M._atomic_write(os.path.join(cfg.out_dir, f"optim.{rt.rank}.pt"), lambda tmp: torch.save(opt.state_dict(), tmp))
+            dist.barrier()
+            if rt.rank == 0:  # meta.json last: it marks a complete checkpoint
+                M.write_json(os.path.join(cfg.out_dir, "meta.json"), {"step": step + 1, "config": dataclasses.asdict(cfg)})
+    final = res if cfg.max_steps > start else first_eval
+    summary = {"steps": cfg.max_steps, "start_accuracy": first_eval["accuracy"], "final_accuracy": final["accuracy"],
+               "final_by_level": final["by_level"], "wall_seconds": round(time.time() - t_start, 1),
+               "mean_all_wrong": sum(r["all_wrong"] for r in history) / max(1, len(history)),
+               "mean_all_wrong_after": sum(r["all_wrong_after"] for r in history) / max(1, len(history))}
+    M.print0(f"summary: {json.dumps(summary)}")
+    if rt.rank == 0:
+        M.write_json(os.path.join(cfg.out_dir, "summary.json"), summary)
+    return summary
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
