@@ -190,6 +190,47 @@ def policy_loss(logp, old_logp, ref_logp, adv, m, cfg: Config):
     return (per_tok * m).sum() / denom, (kl * m).sum() / denom, clip_frac
 
 
+def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random, seed: int) -> dict:
+    """G rollouts per prompt, scored; then IGPO: every group whose G rollouts are all wrong is re-sampled
+    with hint chunks pinned (G inpainted rollouts), and up to floor(replace_frac * G) of its (wrong)
+    rollouts are replaced by correct inpainted ones. Returns completions (n*G, L), rewards/correct
+    (n, G), hint_mask (n*G, L), decoded texts (hints marked), and IGPO's counters."""
+    G, L, mask_id = cfg.group_size, cfg.gen_len, special_id(enc, MASK)
+    rows = [p for p in prompts for _ in range(G)]  # groups are contiguous rows
+    comps = torch.tensor(generate(model, rt, enc, rows, L, cfg.block_len, cfg.steps, cfg.temperature, seed=seed,
+                                  desc="rollouts"), device=rt.device)
+    texts = [decode(enc, c) for c in comps.tolist()]
+    correct = torch.tensor([task.correct(t, exs[i // G]) for i, t in enumerate(texts)]).view(-1, G)
+    rewards = torch.tensor([task.reward(t, exs[i // G]) for i, t in enumerate(texts)], dtype=torch.float).view(-1, G)
+    hint_mask = torch.zeros(len(rows), L, dtype=torch.bool, device=rt.device)
+    all_wrong = ~correct.any(1)  # the trigger: correctness only (format rewards are ignored)
+    groups = torch.nonzero(all_wrong).flatten().tolist() if cfg.inpaint else []
+    n_replaced, hint_fracs = 0, []
+    if groups:
+        pins = []
+        for g in groups:
+            text = task.target(exs[g]) if cfg.hint_with_answer else task.hint(exs[g])
+            trace = enc.encode_ordinary(text)
+            for eta in sorted(rng.uniform(cfg.eta_low, cfg.eta_high) for _ in range(G)):
+                pins.append(hint_canvas(trace, L, eta, rng, cfg, mask_id))
+        pins = torch.stack(pins)  # (len(groups)*G, L)
+        hint_fracs = (pins != mask_id).float().mean(1).tolist()
+        inp = generate(model, rt, enc, [prompts[g] for g in groups for _ in range(G)], L, cfg.block_len, cfg.steps,
+                       cfg.temperature, pinned=pins, seed=seed + 7, desc="inpaint")
+        for k, g in enumerate(groups):
+            ok = [j for j in range(G) if task.correct(decode(enc, inp[k * G + j]), exs[g])]
+            chosen = rng.sample(ok, min(len(ok), int(cfg.replace_frac * G)))  # correct inpainted rollouts only
+            for slot, j in enumerate(chosen):  # all G rollouts are wrong: overwrite slots 0..K-1
+                r, c = g * G + slot, inp[k * G + j]
+                comps[r] = torch.tensor(c, device=rt.device)
+                hint_mask[r] = pins[k * G + j].to(rt.device) != mask_id
+                correct[g, slot], rewards[g, slot] = True, task.reward(decode(enc, c), exs[g])
+                texts[r] = mark_hints(enc, c, hint_mask[r].tolist())
+            n_replaced += len(chosen)
+    return dict(comps=comps, rewards=rewards, correct=correct, hint_mask=hint_mask, texts=texts,
+                all_wrong=all_wrong, n_replaced=n_replaced, hint_fracs=hint_fracs)
+
+
 def mark_hints(enc, comp: list[int], hint: list[bool]) -> str:
     """Decode a rollout with its pinned hint tokens wrapped in [[...]] (for samples.jsonl)."""
     out, run, cur = [], [], False
@@ -260,43 +301,13 @@ def main(argv=None):
         exs = [train[i] for i in picks[rt.rank * n_local:(rt.rank + 1) * n_local]]
         rng = random.Random(f"{cfg.seed}-{step}-{rt.rank}")
         prompts = [chat(enc, task.prompt(ex, "train")) for ex in exs]
-        rows = [p for p in prompts for _ in range(G)]  # (n*G) rollouts, groups contiguous
         model.eval()
         # ranks re-roll different numbers of all-wrong groups: `gathered` keeps the weights unsharded so
         # uneven forward counts cannot deadlock FSDP (STYLE.md 3.4), instead of padding to lockstep
         with M.gathered(model):
-            comps = torch.tensor(generate(model, rt, enc, rows, L, cfg.block_len, cfg.steps, cfg.temperature,
-                                          seed=cfg.seed * 100003 + step, desc="rollouts"), device=rt.device)
-            texts = [decode(enc, c) for c in comps.tolist()]
-            correct = torch.tensor([task.correct(t, exs[i // G]) for i, t in enumerate(texts)]).view(-1, G)
-            rewards = torch.tensor([task.reward(t, exs[i // G]) for i, t in enumerate(texts)]).view(-1, G)
-            hint_mask = torch.zeros(len(rows), L, dtype=torch.bool, device=rt.device)
-            all_wrong = ~correct.any(1)  # the trigger: correctness only, format rewards ignored
-            n_replaced, hint_fracs = 0, []
-            if cfg.inpaint and all_wrong.any():
-                groups = torch.nonzero(all_wrong).flatten().tolist()
-                pins = []
-                for g in groups:
-                    text = task.target(exs[g]) if cfg.hint_with_answer else task.hint(exs[g])
-                    trace = enc.encode_ordinary(text)
-                    for eta in sorted(rng.uniform(cfg.eta_low, cfg.eta_high) for _ in range(G)):
-                        pins.append(hint_canvas(trace, L, eta, rng, cfg, mask_id))
-                pins = torch.stack(pins)  # (len(groups)*G, L)
-                hint_fracs = (pins != mask_id).float().mean(1).tolist()
-                inp = generate(model, rt, enc, [prompts[g] for g in groups for _ in range(G)], L, cfg.block_len,
-                               cfg.steps, cfg.temperature, pinned=pins, seed=cfg.seed * 100003 + step + 7, desc="inpaint")
-                for k, g in enumerate(groups):
-                    ok = [j for j in range(G) if task.correct(decode(enc, inp[k * G + j]), exs[g])]
-                    chosen = rng.sample(ok, min(len(ok), int(cfg.replace_frac * G)))  # only correct ones
-                    for slot, j in enumerate(chosen):  # all G are wrong: overwrite slots 0..K-1
-                        r = g * G + slot
-                        comps[r] = torch.tensor(inp[k * G + j], device=rt.device)
-                        hint_mask[r] = pins[k * G + j].to(rt.device) != mask_id
-                        text = decode(enc, inp[k * G + j])
-                        correct[g, slot], rewards[g, slot] = True, task.reward(text, exs[g])
-                        texts[r] = mark_hints(enc, inp[k * G + j], hint_mask[r].tolist())
-                    n_replaced += len(chosen)
-            adv = group_advantages(rewards.float(), cfg.std_norm).flatten().to(rt.device)  # (n*G,)
+            r = rollouts(model, rt, task, enc, exs, prompts, cfg, rng, seed=cfg.seed * 100003 + step)
+            comps, rewards, correct, hint_mask, texts = r["comps"], r["rewards"], r["correct"], r["hint_mask"], r["texts"]
+            adv = group_advantages(rewards, cfg.std_norm).flatten().to(rt.device)  # (n*G,)
             # ---- old and reference log-probs, frozen for the mu updates; one forward per distinct prompt
             n_old = cfg.mu if cfg.p_mask_prompt > 0 else 1  # d1: one prompt mask per inner iteration
             with torch.no_grad(), rt.ctx:
@@ -328,10 +339,10 @@ def main(argv=None):
             stats += out.detach() / cfg.mu
         t_train = time.time() - t0 - t_roll
         # ---- metrics over all ranks
-        n_inp = len(hint_fracs)
-        sums = torch.tensor([rewards.float().mean(1).sum(), correct.float().mean(1).sum(), all_wrong.float().sum(),
-                             (~correct.any(1)).float().sum(), n_replaced, sum(hint_fracs), n_inp, len(prompts),
-                             (len(rows) + n_inp) * L], dtype=torch.float64, device=rt.device)
+        n_inp = len(r["hint_fracs"])
+        sums = torch.tensor([rewards.mean(1).sum(), correct.float().mean(1).sum(), r["all_wrong"].float().sum(),
+                             (~correct.any(1)).float().sum(), r["n_replaced"], sum(r["hint_fracs"]), n_inp, len(prompts),
+                             (len(prompts) * G + n_inp) * L], dtype=torch.float64, device=rt.device)
         dist.all_reduce(sums)
         dist.all_reduce(stats, op=dist.ReduceOp.AVG)
         n = sums[7].item()

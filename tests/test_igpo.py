@@ -1,0 +1,137 @@
+"""GRPO/IGPO pieces: advantages, hint canvases, entropy filter, losses, the shared log-prob forward,
+rollouts with inpainting. Run: python -m pytest -q tests/test_igpo.py"""
+import math
+import random
+from types import SimpleNamespace
+
+import torch
+
+import model as M
+import train_igpo as T
+from data.tokenizer import decode
+
+
+def test_equal_rewards_give_zero_advantage():
+    r = torch.tensor([[3.0, 3.0, 3.0], [0.5, 0.5, 0.5], [0.0, 3.0, 0.0]])
+    adv = T.group_advantages(r)
+    assert torch.equal(adv[:2], torch.zeros(2, 3))
+    assert torch.allclose(adv[2], torch.tensor([-1.0, 2.0, -1.0]))
+    assert torch.equal(T.group_advantages(r, std_norm=True)[:2], torch.zeros(2, 3))
+
+
+def test_hint_chunks_are_5_to_10_tokens_and_floor_eta_n_are_revealed_in_place():
+    cfg = T.Config()
+    trace = list(range(100, 160))  # 60 distinct trace tokens
+    for seed in range(50):
+        rng = random.Random(seed)
+        chunks = T.hint_chunks(len(trace), random.Random(seed), 5, 10)
+        assert all(5 <= e - s <= 10 for s, e in chunks) and chunks[0][0] == 0
+        assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:])) and len(trace) - chunks[-1][1] < 5
+        eta = rng.uniform(0.2, 0.6)
+        pinned = T.hint_canvas(trace, 64, eta, random.Random(seed), cfg, mask_id=-1)
+        pos = torch.nonzero(pinned != -1).flatten()
+        assert all(pinned[p].item() == trace[p] for p in pos)  # every pin sits at its trace position
+        revealed = [c for c in chunks if (pinned[c[0]:c[1]] != -1).all()]
+        assert len(revealed) == math.floor(eta * len(chunks))
+        assert sum(e - s for s, e in revealed) == len(pos)  # whole chunks only
+
+
+def test_no_answer_token_is_pinned():
+    from data import arith
+    cfg, ex = T.Config(), arith.make(random.Random(3), 4)
+    enc = __import__("data.tokenizer", fromlist=["x"]).get_tokenizer("byte")
+    hint = enc.encode_ordinary(arith.hint(ex))
+    answer_start = len(enc.encode_ordinary(ex["trace"])) - len(ex["answer"])
+    for seed in range(30):
+        pinned = T.hint_canvas(hint, 32, 0.99, random.Random(seed), cfg, mask_id=-1)
+        assert (pinned[answer_start:] == -1).all()
+
+
+def test_official_reveal_count_and_stretch_flags():
+    cfg = T.Config(hint_reveal_last=True, hint_stretch=True)
+    trace = list(range(1000, 1100))
+    pinned = T.hint_canvas(trace, 256, 0.2, random.Random(0), cfg, mask_id=-1)
+    assert (pinned[226:] == -1).all()  # the 30-token free tail
+    assert (pinned != -1).sum() > 0
+
+
+def test_entropy_filter_keeps_exactly_the_top_fraction_of_hint_positions():
+    hint = torch.zeros(3, 12, dtype=torch.bool)
+    hint[0, 2:12] = True  # 10 hint positions -> keep 2
+    hint[1, 0:3] = True   # 3 -> keep max(1, 0) = 1
+    ent = torch.arange(36, dtype=torch.float).view(3, 12).flip(1)
+    m = T.entropy_filter(hint, ent, keep=0.2)
+    assert m[0].tolist() == [True] * 4 + [False] * 8  # positions 2, 3 have the highest entropy
+    assert m[1].tolist() == [True] + [False] * 2 + [True] * 9
+    assert m[2].all()  # no hints: every position kept
+
+
+def test_gspo_grpo_and_k3_equal_hand_computation_on_2x3():
+    logp = torch.tensor([[-1.0, -2.0, -0.5], [-0.2, -0.3, -0.4]])
+    old = torch.tensor([[-1.1, -1.8, -0.5], [-0.2, -0.5, -0.4]])
+    ref = torch.tensor([[-1.0, -1.0, -1.0], [-0.3, -0.3, -0.3]])
+    adv = torch.tensor([1.0, -2.0])
+    m = torch.tensor([[1.0, 1.0, 0.0], [1.0, 1.0, 1.0]])
+    beta, lo, hi = 0.01, 0.8, 1.2
+    k3 = lambda lp, rf: math.exp(rf - lp) - (rf - lp) - 1
+    kept = [(b, t) for b in range(2) for t in range(3) if m[b, t]]
+    # GSPO: s_b = exp(mean over kept positions of logp - old)
+    s = [math.exp(sum(logp[b, t] - old[b, t] for t in range(3) if m[b, t]) / m[b].sum()) for b in range(2)]
+    per = {(b, t): -min(s[b] * adv[b], min(max(s[b], lo), hi) * adv[b]) + beta * k3(logp[b, t], ref[b, t]) for b, t in kept}
+    loss, kl, clip = T.policy_loss(logp, old, ref, adv, m, T.Config(beta=beta))
+    assert abs(loss.item() - sum(per.values()) / len(kept)) < 1e-6
+    assert abs(kl.item() - sum(k3(logp[b, t], ref[b, t]) for b, t in kept) / len(kept)) < 1e-6
+    # token-level GRPO ratio
+    per = {(b, t): -min(math.exp(logp[b, t] - old[b, t]) * adv[b], min(max(math.exp(logp[b, t] - old[b, t]), lo), hi) * adv[b])
+           + beta * k3(logp[b, t], ref[b, t]) for b, t in kept}
+    loss, _, clip = T.policy_loss(logp, old, ref, adv, m, T.Config(beta=beta, ratio="token"))
+    assert abs(loss.item() - sum(per.values()) / len(kept)) < 1e-6
+    assert abs(clip.item() - 1 / len(kept)) < 1e-6  # only (1, 1): ratio exp(0.2) > 1.2
+
+
+def test_shared_prompt_forward_equals_per_sample_forwards(tiny, ids):
+    prompts = [[5, 6, 7, 8], [9, 10]]
+    comps = torch.randint(0, 256, (6, 8))
+    shared, ent = T.token_logprobs(tiny, prompts, ids["eos"], ids["mask"], 8, comps, 3, with_entropy=True)
+    for i in range(6):
+        one = T.token_logprobs(tiny, [prompts[i // 3]], ids["eos"], ids["mask"], 8, comps[i:i + 1], 1)
+        assert torch.allclose(shared[i], one[0], atol=1e-5)
+    assert torch.equal(ent[0], ent[2]) and not torch.equal(ent[0], ent[3])
+
+
+def fake_task(hint_text="ZZZZZZZZZZZZZZZZZZZZ"):
+    """Right iff the completion holds 5 Z's in a row: a random model never writes that, a hinted one may."""
+    ok = lambda text, ex: "ZZZZZ" in text or ex["easy"]
+    return SimpleNamespace(correct=ok, reward=lambda t, ex: float(ok(t, ex)), hint=lambda ex: hint_text,
+                           target=lambda ex: hint_text, prompt=lambda ex, kind="train": ex["q"])
+
+
+def test_inpainting_fires_only_for_all_wrong_groups_and_replaces_with_correct_rollouts(tiny, enc):
+    rt = M.Runtime(0, 1, torch.device("cpu"), __import__("contextlib").nullcontext())
+    cfg = T.Config(group_size=4, gen_len=16, block_len=8, steps=8, eta_low=0.0, eta_high=0.9, temperature=1.0)
+    exs = [{"q": "a", "easy": True}, {"q": "b", "easy": False}, {"q": "c", "easy": False}]
+    from data.tokenizer import chat
+    prompts = [chat(enc, ex["q"]) for ex in exs]
+    calls = []
+    orig = T.generate
+    T.generate = lambda *a, **k: calls.append(len(a[3])) or orig(*a, **k)
+    try:
+        r = T.rollouts(tiny, rt, fake_task(), enc, exs, prompts, cfg, random.Random(0), seed=0)
+    finally:
+        T.generate = orig
+    assert r["all_wrong"].tolist() == [False, True, True]
+    assert calls == [12, 8]  # 3 groups x 4 rollouts, then 4 inpainted rollouts for each all-wrong group
+    assert not r["hint_mask"][:4].any()  # the group with a correct rollout is untouched
+    replaced = r["hint_mask"].any(1)
+    assert 0 < r["n_replaced"] == replaced.sum() and r["n_replaced"] <= 2 * 2  # at most floor(0.5 * G) per group
+    for i in torch.nonzero(replaced).flatten().tolist():
+        assert "ZZZZZ" in decode(enc, r["comps"][i]) and r["correct"].flatten()[i]
+        assert replaced[(i // 4) * 4: (i // 4) * 4 + int(replaced[(i // 4) * 4:(i // 4) * 4 + 4].sum())].all()  # slots 0..K-1
+
+
+def test_grpo_never_inpaints(tiny, enc):
+    rt = M.Runtime(0, 1, torch.device("cpu"), __import__("contextlib").nullcontext())
+    cfg = T.Config(group_size=2, gen_len=16, block_len=8, steps=8, inpaint=False)
+    from data.tokenizer import chat
+    r = T.rollouts(tiny, rt, fake_task(), enc, [{"q": "b", "easy": False}], [chat(enc, "b")], cfg, random.Random(0), 0)
+    assert r["all_wrong"].all() and r["n_replaced"] == 0 and not r["hint_mask"].any()
