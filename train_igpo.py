@@ -231,6 +231,30 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
                 all_wrong=all_wrong, n_replaced=n_replaced, hint_fracs=hint_fracs)
 
 
+def update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg: Config, step: int, pad_id: int, mask_id: int):
+    """mu optimizer steps on one round's rollouts. olds/refs: per prompt-mask seed, (old logp, entropy) and
+    ref logp (n*G, L). The loss is a token mean within each group, then a mean over groups (IGPO.md B.4);
+    each rank averages its own groups and FSDP averages the ranks. Returns (loss, kl, clip frac), grad norm."""
+    G, n_old = cfg.group_size, len(olds)
+    stats = torch.zeros(3, device=rt.device)
+    for it in range(cfg.mu):
+        with rt.ctx:
+            logp = token_logprobs(model, prompts, pad_id, mask_id, cfg.gen_len, comps, G, cfg.p_mask_prompt,
+                                  step * 97 + it % n_old)
+        per_group = []
+        for g in range(len(prompts)):
+            s = slice(g * G, (g + 1) * G)
+            ref = None if refs is None else refs[it % n_old][s]
+            per_group.append(torch.stack(policy_loss(logp[s], olds[it % n_old][0][s], ref, adv[s], keep[s], cfg)))
+        out = torch.stack(per_group).mean(0)
+        out[0].backward()
+        gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+        opt.step()
+        opt.zero_grad(set_to_none=True)
+        stats += out.detach() / cfg.mu
+    return stats, gnorm
+
+
 def mark_hints(enc, comp: list[int], hint: list[bool]) -> str:
     """Decode a rollout with its pinned hint tokens wrapped in [[...]] (for samples.jsonl)."""
     out, run, cur = [], [], False
@@ -322,21 +346,7 @@ def main(argv=None):
         lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
         for group in opt.param_groups:
             group["lr"] = lr
-        stats = torch.zeros(3, device=rt.device)  # loss, kl, clip fraction (means over the mu steps)
-        for it in range(cfg.mu):
-            with rt.ctx:
-                logp = token_logprobs(model, prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt, step * 97 + it % n_old)
-            losses = []
-            for g in range(len(prompts)):  # token mean within a group, then mean over groups (IGPO.md B.4)
-                s = slice(g * G, (g + 1) * G)
-                losses.append(torch.stack(policy_loss(logp[s], olds[it % n_old][0][s], None if refs is None else refs[it % n_old][s],
-                                                      adv[s], keep[s], cfg)))
-            out = torch.stack(losses).mean(0)
-            out[0].backward()
-            gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
-            opt.step()
-            opt.zero_grad(set_to_none=True)
-            stats += out.detach() / cfg.mu
+        stats, gnorm = update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg, step, eos_id, mask_id)
         t_train = time.time() - t0 - t_roll
         # ---- metrics over all ranks
         n_inp = len(r["hint_fracs"])
