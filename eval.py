@@ -1,15 +1,32 @@
 """
-Evaluation: sample a task's test split with sample.py, score with the task's reward code (the same
-as training), report accuracy. Prompts are sharded across ranks and the results gathered.
+Evaluation: sample a task's test split with sample.py (prompts sharded across ranks, results gathered) and
+score it with the task's reward code, the same as training's. The library part serves sft.py and
+train_igpo.py; the CLI evaluates any checkpoint on any task:
 
-    python eval.py --ckpt=out/sft --task=toy
+    python eval.py --ckpt=out/sft --task=toy                                 # gen_len 32, greedy pass@1
+    python eval.py --ckpt=DIR --task=gsm8k --gen_lens=256,512 --block_len=32  # IGPO.md A's protocol
+    python eval.py --ckpt=DIR --task=amc --k=16 --temperature=0.1             # AMC: avg@16 at T=0.1 (B.8.1)
+    torchrun --standalone --nproc_per_node=8 eval.py --ckpt=DIR --task=math   # same code, 8 shards
+
+Writes out_dir/generations_<gen_len>.jsonl (a line per (problem, sample): text, extracted answer, verdict),
+metrics.json and settings.json, and prints a table. Rank 0 appends each finished batch, so a run started
+again with the same flags redoes only the missing (problem, sample) pairs.
 """
+import contextlib
+import json
+import os
+import sys
+import time
+from dataclasses import dataclass
+
 import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
-from data.tokenizer import EOS, MASK, chat, decode, special_id
-from sample import sample
+import model as M
+from data import get_task, grader
+from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
+from sample import check_settings, sample
 
 
 def generate(model, rt, enc, prompts: list[list[int]], gen_len, block_len, steps, temperature=0.0, batch_size=64,
@@ -61,3 +78,120 @@ def probe_accuracy(model, rt, task, examples, enc, gen_len, block_len, steps):
         hits += torch.tensor([float(rest.split("\n")[0].strip() == res), 1.0], dtype=torch.float64, device=rt.device)
     dist.all_reduce(hits)
     return (hits[0] / hits[1].clamp(min=1)).item()
+
+
+# ----------------------------------------------------------------------------------------------------
+# the CLI: one checkpoint, one task, one or more generation lengths, resumable
+@dataclass
+class Config:
+    ckpt: str = ""              # checkpoint folder (model.load: model.safetensors + config.json)
+    task: str = "toy"           # data.TASKS: toy, gsm8k, math (MATH500), amc, amc23, aime24
+    gen_lens: str = ""          # comma-separated generation lengths; "" = 256,512 (toy: 32), IGPO.md A
+    block_len: int = 0          # 0 = 32 (toy: 8)
+    steps: int = 0              # denoising steps per gen_len; 0 = gen_len / 2 (d1's protocol, B.8.1)
+    k: int = 1                  # samples per problem: 1 = pass@1; AMC's protocol is avg@16 at temperature 0.1
+    temperature: float = 0.0    # 0 = greedy
+    batch_size: int = 64        # prompts per forward, per rank
+    limit: int = 0              # only the first N problems (0 = all), for quick looks
+    out_dir: str = ""           # "" = out/eval/<task>
+    seed: int = 0
+    device: str = ""            # "" = cuda if available, else cpu
+
+
+def read_records(path: str, rank: int) -> dict:
+    """{(id, sample): record} of an earlier run. A line cut short by a crash does not parse: it is dropped
+    and redone, and rank 0 rewrites the file without it, so that appends start on a fresh line."""
+    recs = {}
+    for line in open(path) if os.path.exists(path) else []:
+        with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError):
+            r = json.loads(line)
+            recs[r["id"], r["sample"]] = r
+    if rank == 0:  # other ranks may still be reading: the atomic rename leaves their open file intact
+        M._atomic_write(path, lambda tmp: append(tmp, recs.values()))
+    return recs
+
+
+def append(path: str, recs):
+    with open(path, "a") as f:
+        f.writelines(json.dumps(r) + "\n" for r in recs)
+
+
+def main(argv=None):
+    cfg = M.parse_args(Config(), argv)
+    task = get_task(cfg.task)
+    if not os.path.isdir(cfg.ckpt):
+        raise FileNotFoundError(f"--ckpt={cfg.ckpt!r}: no such checkpoint folder (--ckpt=DIR is required)")
+    if cfg.k > 1 and cfg.temperature <= 0:
+        raise ValueError(f"--k={cfg.k} needs --temperature > 0: greedy samples of one prompt are all the same")
+    gen_lens, block_len = ("32", 8) if cfg.task == "toy" else ("256,512", 32)  # toy answers are ~20 tokens
+    plan = [(int(L), cfg.steps or int(L) // 2) for L in (cfg.gen_lens or gen_lens).split(",")]  # (gen_len, steps)
+    block_len = cfg.block_len or block_len
+    for L, steps in plan:  # divisibility errors before loading an 8B model; prompt lengths are checked below
+        check_settings(0, L, block_len, steps, L)
+    out_dir = cfg.out_dir or os.path.join("out", "eval", cfg.task)
+    settings = dict(ckpt=os.path.abspath(cfg.ckpt), task=cfg.task, block_len=block_len, steps=cfg.steps,
+                    temperature=cfg.temperature, seed=cfg.seed)
+    if os.path.exists(p := os.path.join(out_dir, "settings.json")) and json.load(open(p)) != settings:
+        # resuming into generations made otherwise would mix two protocols in one number
+        raise ValueError(f"{out_dir} holds generations made with other settings ({p}); pass another --out_dir")
+
+    rt = M.setup(cfg.device, cfg.seed)
+    # no FSDP: every rank holds the whole model (8B fits one GPU), so ranks never forward in lockstep;
+    # only the per-batch gather below is collective, and every rank runs the same number of batches
+    model = M.load(cfg.ckpt, rt.device).eval()
+    enc = get_tokenizer(model.config.tokenizer)
+    mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
+    examples = task.load("test")[:cfg.limit or None]
+    ids = [str(ex.get("id", i)) for i, ex in enumerate(examples)]  # toy rows have no id: their index is stable
+    if len(set(ids)) != len(ids):
+        raise ValueError(f"task {cfg.task}: duplicate problem ids, resuming would skip the wrong problems")
+    prompts = [chat(enc, task.prompt(ex, "eval")) for ex in examples]
+    for L, steps in plan:
+        check_settings(max(map(len, prompts)), L, block_len, steps, model.config.max_seq_len)
+    extract = getattr(task, "extract", grader.extract_answer)  # toy's "=N" lines; \boxed{} etc. elsewhere
+    if rt.rank == 0:
+        os.makedirs(out_dir, exist_ok=True)
+        M.write_json(os.path.join(out_dir, "settings.json"), settings)
+    M.print0(f"eval {cfg.task} | {len(examples)} problems x {cfg.k} | (gen_len, steps) {plan} | block_len "
+             f"{block_len} | world {rt.world_size} | device {rt.device} | {out_dir}")
+
+    results = []
+    for L, steps in plan:
+        t0, path = time.time(), os.path.join(out_dir, f"generations_{L}.jsonl")
+        recs = read_records(path, rt.rank)  # rank 0 appends only after the first gather: all ranks have read
+        todo = [(i, j) for i in range(len(examples)) for j in range(cfg.k) if (ids[i], j) not in recs]
+        todo.sort(key=lambda t: len(prompts[t[0]]))  # similar lengths share a batch: less left padding
+        mine = todo[rt.rank::rt.world_size]  # rank 0's shard is the longest: it sets the batch count
+        n_batches = -(-len(todo[0::rt.world_size]) // cfg.batch_size)
+        g = torch.Generator(rt.device).manual_seed(cfg.seed * 1_000_003 + 1000 * L + rt.rank)
+        for b in tqdm(range(n_batches), desc=f"{cfg.task} gen_len {L}", disable=rt.rank != 0):
+            batch, new = mine[b * cfg.batch_size:(b + 1) * cfg.batch_size], []
+            if batch:  # a rank with nothing left still joins the gather
+                comps = sample(model, [prompts[i] for i, _ in batch], L, block_len, steps, mask_id, eos_id,
+                               cfg.temperature, generator=g, ctx=rt.ctx).tolist()  # (B, L)
+                for (i, j), c in zip(batch, comps):
+                    text, ex = decode(enc, c), examples[i]
+                    new.append({"id": ids[i], "sample": j, "question": ex["question"], "answer": ex["answer"],
+                                "extracted": extract(text), "correct": bool(task.correct(text, ex)), "text": text})
+            parts = [None] * rt.world_size
+            dist.all_gather_object(parts, new)
+            new = [r for part in parts for r in part]
+            recs.update(((r["id"], r["sample"]), r) for r in new)
+            if rt.rank == 0:  # appended and closed per batch: a finished batch survives an interruption
+                append(path, new)
+        hits = [recs[ids[i], j]["correct"] for i in range(len(examples)) for j in range(cfg.k)]
+        results.append({"task": cfg.task, "gen_len": L, "n": len(examples), "k": cfg.k, "steps": steps, "accuracy":
+                        sum(hits) / max(len(hits), 1), "new": len(todo), "seconds": round(time.time() - t0, 1)})
+    if rt.rank == 0:
+        M.write_json(os.path.join(out_dir, "metrics.json"), {"settings": settings, "results": results})
+    M.print0(f"{'task':<8} {'gen_len':>7} {'n':>5} {'k':>3} {'accuracy' if cfg.k == 1 else f'avg@{cfg.k}':>8}")
+    for r in results:
+        M.print0(f"{r['task']:<8} {r['gen_len']:>7} {r['n']:>5} {r['k']:>3} {r['accuracy']:>8.3f}")
+    return results
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
