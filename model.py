@@ -5,8 +5,9 @@ script shares.
     (a) model:    ModelConfig + PRESETS, the LLaDA block (pre-norm RMSNorm, fp32 RoPE, SwiGLU,
                   bidirectional attention through SDPA, no biases, untied head). Module names mirror
                   the Hugging Face checkpoint (model.transformer.blocks.{i}.q_proj, ...), so a LLaDA
-                  state dict maps onto it by name (IGPO.md B.1.3).
-    (b) weights:  save()/load() of our own checkpoints: a folder with model.safetensors + config.json.
+                  state dict maps onto it by name (IGPO.md B.1.3). LoRA: apply_lora, lora_off, merge_lora.
+    (b) weights:  save()/load() of our checkpoints (model.safetensors + config.json); load() also reads Hugging
+                  Face LLaDA folders, export_hf() writes them; save_lora()/load_lora(): the adapters alone.
     (c) runtime:  setup() (process group, device, autocast, seed), shard() (FSDP2), gathered(),
                   print0(), and the --key=value override helper.
 """
@@ -158,14 +159,84 @@ class Transformer(nn.Module):
         return t.ff_out(t.ln_f(x))
 
 
-def build(cfg: ModelConfig, device, seed: int | None = 0) -> Transformer:
-    """Build on the meta device (no memory), materialise on `device`, random-init unless seed is None."""
+def build(cfg: ModelConfig, device, seed: int | None = 0, dtype=torch.float32) -> Transformer:
+    """Build on meta, materialise on `device` in `dtype` (bf16: the 8B in 16 GB), random-init unless seed is None."""
     with torch.device("meta"):
-        model = Transformer(cfg)
+        model = Transformer(cfg).to(dtype)  # free on meta: the parameters are born in `dtype`
     model.to_empty(device=device)
     if seed is not None:
         model.init_weights(seed)
     return model
+
+
+# LoRA (Hu et al. 2021) as the official run has it through peft (IGPO.md B.9): y = W x + (alpha/r) B A drop(x), B = 0
+# at first. The base weight keeps its HF key (q_proj.weight, frozen); the adapters sit beside it (q_proj.lora_A/B).
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "up_proj")  # what the official target list hits in LLaDA (B.10.5)
+BLOCK_LINEARS = ("q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out")  # targets="all"
+
+
+class LoRALinear(nn.Module):
+    def __init__(self, base: nn.Linear, r: int, alpha: float, dropout: float, g: torch.Generator):
+        super().__init__()
+        self.weight = base.weight.requires_grad_(False)  # adopted, not copied: (out, in)
+        kw = dict(device=self.weight.device, dtype=torch.float32)  # fp32 on a bf16 base too (peft): lr 5e-7 survives
+        n_out, n_in = self.weight.shape
+        # A ~ U(+-1/sqrt(in)) = peft's kaiming_uniform_(a=sqrt(5)), drawn on CPU so every rank agrees; B = 0
+        self.lora_A = nn.Parameter(((torch.rand(r, n_in, generator=g) * 2 - 1) / math.sqrt(n_in)).to(**kw))
+        self.lora_B = nn.Parameter(torch.zeros(n_out, r, **kw))
+        self.scale, self.dropout, self.merged, self.enabled = alpha / r, nn.Dropout(dropout), False, True
+
+    def forward(self, x):
+        y = F.linear(x, self.weight)
+        if self.merged or not self.enabled:
+            return y
+        A, B = self.lora_A, self.lora_B
+        return y + (self.scale * F.linear(F.linear(self.dropout(x).to(A.dtype), A), B)).to(y.dtype)
+
+
+def lora_modules(model) -> list:
+    return [m for m in model.modules() if isinstance(m, LoRALinear)]
+
+
+def apply_lora(model, r: int, alpha: float, dropout: float, targets=LORA_TARGETS, seed: int = 0):
+    """Freeze the model, wrap the `targets` linears of each block: after build/load (A drawn here), before shard()."""
+    targets = BLOCK_LINEARS if targets == "all" else tuple(targets)
+    if hasattr(model, "lora_config") or set(targets) - set(BLOCK_LINEARS) or model.blocks[0].q_proj.weight.is_meta:
+        raise ValueError(f"apply_lora: targets from {BLOCK_LINEARS}, once, on a materialised model; got {targets}")
+    model.requires_grad_(False)
+    g = torch.Generator().manual_seed(seed)
+    for block, name in ((b, n) for b in model.blocks for n in targets):
+        setattr(block, name, LoRALinear(getattr(block, name), r, alpha, dropout, g))
+    model.lora_config = dict(r=r, alpha=alpha, dropout=dropout, targets=list(targets))
+    return model
+
+
+@torch.no_grad()
+def merge_lora(model, merged: bool = True):
+    """W += scale B A in each adapted linear of an unsharded model; merged=False (unmerge_lora) takes it out again."""
+    for m in (m for m in lora_modules(model) if m.merged != merged):
+        delta = m.scale * m.lora_B.float() @ m.lora_A.float()  # (out, in)
+        m.weight.copy_(m.weight.float() + (delta if merged else -delta))  # one rounding, even in bf16
+        m.merged = merged
+
+
+def unmerge_lora(model):
+    merge_lora(model, merged=False)
+
+
+@contextlib.contextmanager
+def lora_off(model):
+    """The frozen base inside (the KL reference, no second weight copy). no_grad only: backward recomputes see LoRA."""
+    mods = lora_modules(model)
+    if any(m.merged for m in mods):
+        raise ValueError("lora_off on a merged model: unmerge_lora first")
+    for m in mods:
+        m.enabled = False
+    try:
+        yield model
+    finally:
+        for m in mods:
+            m.enabled = True
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -186,9 +257,14 @@ def write_json(path: str, obj):
 
 
 def full_state_dict(model) -> dict:
-    """Plain CPU tensors of the whole model, sharded (FSDP2) or not (STYLE.md 3.5). Collective."""
+    """Plain CPU tensors of the whole model, sharded (FSDP2) or not (STYLE.md 3.5), LoRA merged in. Collective."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
-    return get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
+    for name, m in model.named_modules():
+        if isinstance(m, LoRALinear) and sd:  # ranks > 0 get an empty dict
+            A, B, w = sd.pop(f"{name}.lora_A"), sd.pop(f"{name}.lora_B"), sd[f"{name}.weight"]
+            sd[f"{name}.weight"] = w if m.merged else (w.float() + m.scale * B.float() @ A.float()).to(w.dtype)
+    return sd
 
 
 def save(model, out_dir: str, meta: dict | None = None, rank: int = 0):
@@ -211,38 +287,120 @@ def load_config(ckpt_dir: str) -> ModelConfig:
         raise FileNotFoundError(f"checkpoint {ckpt_dir!r}: no config.json (expected model.safetensors + config.json)")
     with open(path) as f:
         d = json.load(f)
+    if "d_model" in d:  # a Hugging Face LLaDA config.json; the tokenizer.json sits beside it
+        return dataclasses.replace(config_from_hf(d), tokenizer=os.path.abspath(ckpt_dir))
     unknown = set(d) - {f.name for f in dataclasses.fields(ModelConfig)}
     if unknown:
         raise ValueError(f"{path}: unknown fields {sorted(unknown)}")
     return ModelConfig(**d)
 
 
-def load_state(model, sd: dict, source: str):
-    """Load a full state dict into a (possibly sharded) model, failing loudly on missing, unexpected
-    or mis-shaped keys, each named."""
-    from torch.distributed.checkpoint.state_dict import StateDictOptions, set_model_state_dict
-    want = {k: tuple(v.shape) for k, v in model.state_dict().items()}  # global shapes, also for DTensors
-    missing = sorted(set(want) - set(sd))
-    unexpected = sorted(set(sd) - set(want))
-    shapes = [f"{k}: checkpoint {tuple(sd[k].shape)} vs model {want[k]}" for k in sorted(set(want) & set(sd))
-              if tuple(sd[k].shape) != want[k]]
-    if missing or unexpected or shapes:
+# HF LLaDA config.json: the one value of each architecture switch we implement (IGPO.md B.1.1), assumed when absent;
+# any other is refused, not silently computed differently (swiglu too: LLaDA's llama block would halve ff_proj's output)
+HF_FIXED = dict(block_type="llama", activation_type="silu", layer_norm_type="rms", layer_norm_with_affine=True,
+                weight_tying=False, include_bias=False, include_qkv_bias=False, bias_for_layer_norm=False, rope=True,
+                alibi=False, input_emb_norm=False, scale_logits=False, attention_layer_norm=False, clip_qkv=None,
+                block_group_size=1, attention_dropout=0.0, residual_dropout=0.0, embedding_dropout=0.0)
+HF_NAMES = dict(n_layers="n_layer", n_heads="n_head", d_model="n_embd", mlp_hidden_size="mlp_hidden",  # HF: ours
+                embedding_size="vocab_size", rope_theta="rope_theta", rms_norm_eps="norm_eps",
+                max_sequence_length="max_seq_len")
+
+
+def config_from_hf(d: dict) -> ModelConfig:
+    """ModelConfig of an HF LLaDA config.json; a ValueError names each field that we don't implement."""
+    d = {**d, "embedding_size": d.get("embedding_size") or d.get("vocab_size")}  # the padded row count: 126464
+    kv = d.get("n_kv_heads") or (1 if d.get("multi_query_attention") else d.get("n_heads"))  # effective_n_kv_heads
+    bad = [f"{k}={d[k]!r} (we implement {v!r})" for k, v in HF_FIXED.items() if d.get(k, v) != v]
+    bad += [f"n_kv_heads={kv} (we implement n_heads={d.get('n_heads')}: no GQA/MQA)"] if kv != d.get("n_heads") else []
+    bad += [f"{k} missing" for k in HF_NAMES if d.get(k) is None]
+    if bad:
+        raise ValueError(f"unsupported Hugging Face LLaDA config: {'; '.join(bad)}")
+    return ModelConfig(**{ours: d[hf] for hf, ours in HF_NAMES.items()}, tokenizer="")
+
+
+def check_keys(want: dict, have: dict, source: str):
+    """want (model), have (checkpoint): key -> shape. Fail loudly on missing, unexpected or mis-shaped keys."""
+    bad = [("missing", sorted(set(want) - set(have))), ("unexpected", sorted(set(have) - set(want))), ("mis-shaped", [
+        f"{k}: checkpoint {have[k]} vs model {want[k]}" for k in sorted(set(want) & set(have)) if have[k] != want[k]])]
+    if any(keys for _, keys in bad):
         raise ValueError(f"{source}: state dict does not match the model:"
-                         + (f"\n  missing keys: {missing}" if missing else "")
-                         + (f"\n  unexpected keys: {unexpected}" if unexpected else "")
-                         + (f"\n  mis-shaped keys: {shapes}" if shapes else ""))
-    set_model_state_dict(model, sd, options=StateDictOptions(full_state_dict=True, strict=True))
+                         + "".join(f"\n  {what} keys: {keys}" for what, keys in bad if keys))
 
 
-def load(ckpt_dir: str, device="cpu") -> Transformer:
-    """Build from config.json on meta, materialise on `device`, load model.safetensors."""
-    from safetensors.torch import load_file
-    cfg = load_config(ckpt_dir)
-    path = os.path.join(ckpt_dir, "model.safetensors")
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {ckpt_dir!r}: no model.safetensors")
-    model = build(cfg, device, seed=None)
-    load_state(model, load_file(path), path)
+def _fill(model, paths: list, source: str, only: str = ""):
+    """Copy safetensors files into the parameters of an unsharded model whose keys hold `only`, strictly."""
+    from safetensors import safe_open
+    files = [safe_open(p, "pt") for p in paths]  # memory-mapped: headers only, until get_tensor
+    params = {k: v for k, v in model.state_dict().items() if only in k}  # detached views of the parameters
+    check_keys({k: tuple(v.shape) for k, v in params.items()},
+               {k: tuple(f.get_slice(k).get_shape()) for f in files for k in f.keys()}, source)
+    for f in files:
+        for k in f.keys():
+            params[k].copy_(f.get_tensor(k))  # one at a time, cast to the parameter's dtype: never two copies
+
+
+def load(ckpt_dir: str, device="cpu", dtype=torch.float32) -> Transformer:
+    """Our checkpoint or an HF LLaDA folder (model.safetensors or index + shards; same keys, IGPO.md B.1.3)."""
+    files, index = ["model.safetensors"], os.path.join(ckpt_dir, "model.safetensors.index.json")
+    model = build(load_config(ckpt_dir), device, seed=None, dtype=dtype)
+    if os.path.isfile(index):  # sharded (HF): the files its weight map names
+        with open(index) as f:
+            files = sorted(set(json.load(f)["weight_map"].values()))
+    _fill(model, [os.path.join(ckpt_dir, f) for f in files], ckpt_dir)
+    return model
+
+
+def export_hf(model, out_dir: str, shard_size_gb: float = 5.0, rank: int = 0):
+    """The model (adapters merged) as an HF LLaDA folder: config.json, shards (decimal GB, as HF counts) + index, and
+    the tokenizer folder's tokenizer and remote code (trust_remote_code). Collective; rank 0 writes, atomically."""
+    import shutil
+    from safetensors.torch import save_file
+    sd, cfg = full_state_dict(model), model.config
+    if rank != 0:
+        return
+    os.makedirs(out_dir, exist_ok=True)
+    shards = [{}]
+    for k, v in sd.items():
+        if shards[-1] and sum(t.nbytes for t in shards[-1].values()) + v.nbytes > shard_size_gb * 1e9:
+            shards.append({})
+        shards[-1][k] = v.contiguous()
+    names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
+    for name, shard in zip(names, shards):
+        _atomic_write(os.path.join(out_dir, name), lambda tmp: save_file(shard, tmp, metadata={"format": "pt"}))
+    write_json(os.path.join(out_dir, "model.safetensors.index.json"), {"metadata": {"total_size": sum(
+        v.nbytes for v in sd.values())}, "weight_map": {k: name for name, shard in zip(names, shards) for k in shard}})
+    hf = dict(architectures=["LLaDAModelLM"], model_type="llada", **HF_FIXED, vocab_size=cfg.vocab_size,
+              n_kv_heads=cfg.n_head, rope_full_precision=True, **{h: getattr(cfg, o) for h, o in HF_NAMES.items()},
+              auto_map=dict(AutoConfig="configuration_llada.LLaDAConfig", AutoModel="modeling_llada.LLaDAModelLM"))
+    if cfg.tokenizer == "byte" or os.path.isfile(os.path.join(cfg.tokenizer, "tokenizer.json")):
+        from data.tokenizer import EOS, MASK, get_tokenizer, special_id
+        ids = [special_id(get_tokenizer(cfg.tokenizer), s) for s in (MASK, EOS, EOS)]  # LLaDA pads with EOS
+        hf.update(zip(("mask_token_id", "eos_token_id", "pad_token_id"), ids))
+    write_json(os.path.join(out_dir, "config.json"), hf)
+    for f in ("tokenizer.json", "tokenizer_config.json", "configuration_llada.py", "modeling_llada.py"):
+        if os.path.isfile(src := os.path.join(cfg.tokenizer, f)) and not os.path.exists(os.path.join(out_dir, f)):
+            shutil.copy(src, out_dir)
+
+
+def save_lora(model, out_dir: str, rank: int = 0):
+    """Adapters only (MBs, not the base's 16 GB) + apply_lora's arguments. Every rank calls it (collective gather)."""
+    from safetensors.torch import save_file
+    sd = {k: (v.full_tensor() if hasattr(v, "full_tensor") else v).cpu().contiguous()
+          for k, v in model.state_dict().items() if ".lora_" in k}
+    if rank == 0:
+        os.makedirs(out_dir, exist_ok=True)
+        _atomic_write(os.path.join(out_dir, "adapter.safetensors"), lambda tmp: save_file(sd, tmp))
+        write_json(os.path.join(out_dir, "adapter_config.json"), model.lora_config)
+
+
+def load_lora(model, ckpt_dir: str):
+    """save_lora's adapters into an unsharded model (applied first if it has none), strictly."""
+    with open(os.path.join(ckpt_dir, "adapter_config.json")) as f:
+        c = json.load(f)
+    if getattr(model, "lora_config", c) != c:
+        raise ValueError(f"{ckpt_dir}: adapters {c} differ from the model's {model.lora_config}")
+    model = model if hasattr(model, "lora_config") else apply_lora(model, **c)
+    _fill(model, [os.path.join(ckpt_dir, "adapter.safetensors")], ckpt_dir, only=".lora_")
     return model
 
 
