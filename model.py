@@ -59,16 +59,14 @@ class RMSNorm(nn.Module):
 
     def forward(self, x):
         xf = x.float()
-        xf = xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)
-        return self.weight * xf.to(x.dtype)
+        return self.weight * (xf * torch.rsqrt(xf.pow(2).mean(-1, keepdim=True) + self.eps)).to(x.dtype)
 
 
 def rope(x, cos, sin):
     """NeoX-style rotary embedding in fp32 (rope_full_precision): x (B, H, T, D), cos/sin (B, 1, T, D)."""
     xf = x.float()
     x1, x2 = xf.chunk(2, dim=-1)
-    rotated = torch.cat((-x2, x1), dim=-1)  # rotate_half
-    return (xf * cos + rotated * sin).to(x.dtype)
+    return (xf * cos + torch.cat((-x2, x1), dim=-1) * sin).to(x.dtype)  # rotate_half
 
 
 class Block(nn.Module):
@@ -121,8 +119,7 @@ class Transformer(nn.Module):
     @torch.no_grad()
     def init_weights(self, seed: int = 0):
         """Random init (after to_empty on a meta-built model). Same seed -> same weights anywhere."""
-        g = torch.Generator().manual_seed(seed)
-        std = 0.02
+        g, std = torch.Generator().manual_seed(seed), 0.02
         for name, p in self.named_parameters():  # fixed order, drawn on CPU, so results are device-independent
             if name.endswith("norm.weight") or name.endswith("ln_f.weight"):
                 w = torch.ones(p.shape)
@@ -138,12 +135,8 @@ class Transformer(nn.Module):
         t = self.model.transformer
         B, T = idx.shape
         x = t.wte(idx)  # (B, T, C)
-        if pad_mask is None:
-            pos = torch.arange(T, device=idx.device).expand(B, T)
-            attn_mask = None
-        else:
-            pos = (pad_mask.long().cumsum(-1) - 1).clamp(min=0)
-            attn_mask = pad_mask[:, None, None, :]  # (B, 1, 1, T): keys visible to every query
+        pos = torch.arange(T, device=idx.device).expand(B, T) if pad_mask is None else (pad_mask.long().cumsum(-1) - 1).clamp(min=0)
+        attn_mask = None if pad_mask is None else pad_mask[:, None, None, :]  # (B, 1, 1, T): keys visible to all queries
         hd = self.config.n_embd // self.config.n_head
         inv_freq = self.config.rope_theta ** (-torch.arange(0, hd, 2, device=idx.device, dtype=torch.float32) / hd)
         freqs = pos.float()[..., None] * inv_freq  # (B, T, hd/2), fp32
@@ -220,16 +213,11 @@ def merge_lora(model, merged: bool = True):
         m.merged = merged
 
 
-def unmerge_lora(model):
-    merge_lora(model, merged=False)
-
-
 @contextlib.contextmanager
 def lora_off(model):
     """The frozen base inside (the KL reference, no second weight copy). no_grad only: backward recomputes see LoRA."""
     mods = lora_modules(model)
-    if any(m.merged for m in mods):
-        raise ValueError("lora_off on a merged model: unmerge_lora first")
+    assert not any(m.merged for m in mods), "lora_off on a merged model: merge_lora(model, merged=False) first"
     for m in mods:
         m.enabled = False
     try:
@@ -267,7 +255,7 @@ def full_state_dict(model) -> dict:
     return sd
 
 
-def save(model, out_dir: str, meta: dict | None = None, rank: int = 0):
+def save(model, out_dir: str, rank: int = 0):
     """Every rank calls this (gathering a sharded model is collective); rank 0 writes."""
     from safetensors.torch import save_file
     sd = full_state_dict(model)
@@ -277,8 +265,6 @@ def save(model, out_dir: str, meta: dict | None = None, rank: int = 0):
     sd = {k: v.contiguous() for k, v in sd.items()}
     _atomic_write(os.path.join(out_dir, "model.safetensors"), lambda tmp: save_file(sd, tmp))
     write_json(os.path.join(out_dir, "config.json"), dataclasses.asdict(model.config))
-    if meta is not None:
-        write_json(os.path.join(out_dir, "meta.json"), meta)
 
 
 def load_config(ckpt_dir: str) -> ModelConfig:
@@ -289,8 +275,7 @@ def load_config(ckpt_dir: str) -> ModelConfig:
         d = json.load(f)
     if "d_model" in d:  # a Hugging Face LLaDA config.json; the tokenizer.json sits beside it
         return dataclasses.replace(config_from_hf(d), tokenizer=os.path.abspath(ckpt_dir))
-    unknown = set(d) - {f.name for f in dataclasses.fields(ModelConfig)}
-    if unknown:
+    if unknown := set(d) - {f.name for f in dataclasses.fields(ModelConfig)}:
         raise ValueError(f"{path}: unknown fields {sorted(unknown)}")
     return ModelConfig(**d)
 
@@ -426,15 +411,11 @@ def setup(device: str = "", seed: int = 0) -> Runtime:
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
         backend = "nccl" if use_cuda else "gloo"
-        if "RANK" in os.environ:
-            dist.init_process_group(backend, device_id=dev if use_cuda else None)
-        else:
-            dist.init_process_group(backend, store=dist.HashStore(), rank=0, world_size=1)
+        kw = {} if "RANK" in os.environ else dict(store=dist.HashStore(), rank=0, world_size=1)  # no torchrun: 1 of 1
+        dist.init_process_group(backend, device_id=dev if use_cuda and kw == {} else None, **kw)
     torch.manual_seed(seed)  # one shared seed for init; samplers add the rank themselves
-    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if use_cuda else contextlib.nullcontext()
-    if use_cuda:
-        torch.backends.cuda.matmul.allow_tf32 = True
-    return Runtime(rank, world, dev, ctx)
+    torch.backends.cuda.matmul.allow_tf32 = True  # no effect on CPU
+    return Runtime(rank, world, dev, torch.autocast("cuda", dtype=torch.bfloat16) if use_cuda else contextlib.nullcontext())
 
 
 def shard(model: Transformer, rt: Runtime) -> Transformer:
@@ -443,8 +424,8 @@ def shard(model: Transformer, rt: Runtime) -> Transformer:
     if rt.world_size == 1:
         return model
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-    mp = MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32) if rt.device.type == "cuda" else None
-    kw = dict(mp_policy=mp) if mp else {}
+    kw = dict(mp_policy=MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)) \
+        if rt.device.type == "cuda" else {}  # bf16 compute, fp32 gradient reduction
     for block in model.blocks:
         fully_shard(block, **kw)
     fully_shard(model, **kw)
@@ -459,18 +440,15 @@ def gathered(model):
     A no-op for an unsharded model."""
     from torch.distributed.fsdp import FSDPModule
     fsdp = [m for m in model.modules() if isinstance(m, FSDPModule)]
-    if not fsdp:
-        yield model
-        return
-    model.set_reshard_after_forward(False)  # recurses into the blocks
-    for m in fsdp:
-        m.unshard()
+    if fsdp:
+        model.set_reshard_after_forward(False)  # recurses into the blocks
+        [m.unshard() for m in fsdp]
     try:
         yield model
     finally:
-        for m in fsdp:
-            m.reshard()
-        model.set_reshard_after_forward(True)
+        if fsdp:
+            [m.reshard() for m in fsdp]
+            model.set_reshard_after_forward(True)
 
 
 def print0(*args, **kwargs):
@@ -483,11 +461,9 @@ def parse_args(cfg, argv=None, presets: dict | None = None):
     named dict from the script's PRESETS first. Unknown keys are an error listing the valid ones."""
     argv = sys.argv[1:] if argv is None else argv
     fields = {f.name: f for f in dataclasses.fields(cfg)}
-    pairs = []
-    for arg in argv:
-        if not arg.startswith("--") or "=" not in arg:
-            raise SystemExit(f"bad argument {arg!r}: expected --key=value")
-        pairs.append(arg[2:].split("=", 1))
+    if bad := [a for a in argv if not a.startswith("--") or "=" not in a]:
+        raise SystemExit(f"bad argument {bad[0]!r}: expected --key=value")
+    pairs = [a[2:].split("=", 1) for a in argv]
     for key, val in sorted(pairs, key=lambda kv: kv[0] != "preset"):  # the preset first, then overrides
         if key not in fields:
             raise SystemExit(f"unknown flag --{key}; valid flags: {', '.join('--' + k for k in fields)}")
@@ -497,13 +473,8 @@ def parse_args(cfg, argv=None, presets: dict | None = None):
             cfg = dataclasses.replace(cfg, **presets[val])
         typ = type(getattr(cfg, key))
         try:
-            if typ is bool:
-                if val.lower() not in ("true", "false", "1", "0"):
-                    raise ValueError(val)
-                val = val.lower() in ("true", "1")
-            else:
-                val = typ(val)
-        except ValueError:
+            val = {"true": True, "1": True, "false": False, "0": False}[val.lower()] if typ is bool else typ(val)
+        except (KeyError, ValueError):
             raise SystemExit(f"--{key}={val}: expected a {typ.__name__}")
         cfg = dataclasses.replace(cfg, **{key: val})
     return cfg
