@@ -30,15 +30,15 @@ from sample import check_settings, sample
 
 
 def generate(model, rt, enc, prompts: list[list[int]], gen_len, block_len, steps, temperature=0.0, batch_size=64,
-             pinned=None, seed=0, desc="sampling"):
-    """Completions (token id lists) for a list of prompts, in batches (left padding)."""
+             pinned=None, seed=0, desc="sampling", **sample_kw):
+    """Completions (token id lists) for a list of prompts, in batches (left padding); sample_kw: sample()'s cache etc."""
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     g = torch.Generator(rt.device).manual_seed(seed + 1000 * rt.rank)
     out = []
     for i in tqdm(range(0, len(prompts), batch_size), desc=desc, disable=rt.rank != 0, leave=False):
         pins = None if pinned is None else pinned[i:i + batch_size]
         out += sample(model, prompts[i:i + batch_size], gen_len, block_len, steps, mask_id, eos_id, temperature,
-                      pinned=pins, generator=g, ctx=rt.ctx).tolist()
+                      pinned=pins, generator=g, ctx=rt.ctx, **sample_kw).tolist()
     return out
 
 

@@ -86,11 +86,12 @@ class Block(nn.Module):
         self.up_proj = nn.Linear(d, h, bias=False)
         self.ff_out = nn.Linear(h, d, bias=False)
 
-    def forward(self, x, cos, sin, attn_mask):
+    def forward(self, x, cos, sin, attn_mask, kv=None):
         B, T, C = x.shape
         n = self.attn_norm(x)
         q, k, v = (p(n).view(B, T, self.n_head, -1).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
         q, k = rope(q, cos, sin), rope(k, cos, sin)
+        k, v = (k, v) if kv is None else kv(k, v)  # sample.py's KVCache: this slice's k, v -> the whole canvas's
         # no causal mask: every position sees every (non-pad) position, prompt and canvas alike
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=False)  # (B, H, T, D)
         x = x + self.attn_out(y.transpose(1, 2).reshape(B, T, C))
@@ -128,28 +129,26 @@ class Transformer(nn.Module):
                 w = torch.randn(p.shape, generator=g) * (std / math.sqrt(2 * self.config.n_layer) if residual else std)
             p.copy_(w.to(p.dtype))
 
-    def forward(self, idx, pad_mask=None, out: tuple | None = None):
+    def forward(self, idx, pad_mask=None, out: tuple | None = None, kv=None):
         """idx (B, T) token ids -> logits (B, T, V), or (B, end-start, V) for out=(start, end).
         pad_mask (B, T) bool, True at real tokens: pads (left padding) are hidden from attention and
         positions count real tokens only, so a padded row computes exactly what the unpadded row does."""
         t = self.model.transformer
         B, T = idx.shape
         x = t.wte(idx)  # (B, T, C)
-        pos = torch.arange(T, device=idx.device).expand(B, T) if pad_mask is None else (pad_mask.long().cumsum(-1) - 1).clamp(min=0)
+        s = 0 if kv is None else kv.start  # a KV-cached slice (sample.py): idx = canvas[:, s:s + T], pad_mask the canvas's
+        pos = torch.arange(s, s + T, device=idx.device).expand(B, T) if pad_mask is None else (pad_mask.long().cumsum(-1) - 1).clamp(min=0)[:, s:s + T]
         attn_mask = None if pad_mask is None else pad_mask[:, None, None, :]  # (B, 1, 1, T): keys visible to all queries
         hd = self.config.n_embd // self.config.n_head
         inv_freq = self.config.rope_theta ** (-torch.arange(0, hd, 2, device=idx.device, dtype=torch.float32) / hd)
-        freqs = pos.float()[..., None] * inv_freq  # (B, T, hd/2), fp32
-        freqs = torch.cat((freqs, freqs), dim=-1)[:, None]  # (B, 1, T, hd)
+        freqs = (pos.float()[..., None] * inv_freq).repeat(1, 1, 2)[:, None]  # (B, 1, T, hd) = cat(freqs, freqs), fp32
         cos, sin = freqs.cos(), freqs.sin()
         for block in t.blocks:
             if self.grad_ckpt and torch.is_grad_enabled():
                 x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, attn_mask, use_reentrant=False)
             else:
-                x = block(x, cos, sin, attn_mask)
-        if out is not None:  # the vocabulary projection only where the caller needs logits
-            x = x[:, out[0]:out[1]]
-        return t.ff_out(t.ln_f(x))
+                x = block(x, cos, sin, attn_mask, kv)
+        return t.ff_out(t.ln_f(x if out is None else x[:, out[0]:out[1]]))  # the vocabulary projection only where needed
 
 
 def build(cfg: ModelConfig, device, seed: int | None = 0, dtype=torch.float32) -> Transformer:

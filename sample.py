@@ -43,15 +43,45 @@ def left_pad(prompts: list[list[int]], pad_id: int, device):
     return ids.to(device), (None if all(len(p) == P for p in prompts) else mask.to(device))
 
 
+class KVCache:
+    """Fast-dLLM's KV cache (Wu et al. 2025, arXiv:2505.22618): per layer, the keys and values (B, H, T, D)
+    of the whole canvas. A forward of the whole canvas fills it; model(x[:, s:e], pad_mask, kv=cache) with
+    cache.start = s computes rows s..e only: each layer writes their fresh k, v over the cached ones and
+    attends to all of it, with the whole canvas's pad_mask and RoPE positions. The model calls it once per
+    layer, in order, so it counts the layers itself."""
+
+    def __init__(self, n_layer: int):
+        self.kv, self.layer, self.start = [None] * n_layer, 0, 0
+
+    def __call__(self, k, v):  # (B, H, T, D) of this forward's rows -> (B, H, T_canvas, D)
+        i, s, T = self.layer, self.start, k.shape[2]
+        self.layer = (i + 1) % len(self.kv)
+        if s == 0 and (self.kv[i] is None or T == self.kv[i][0].shape[2]):  # the whole canvas: a refresh
+            self.kv[i] = (k, v)
+        else:  # in place, so the cache holds the freshest k, v of every row (Fast-dLLM's replace_position)
+            self.kv[i][0][:, :, s:s + T] = k
+            self.kv[i][1][:, :, s:s + T] = v
+        return self.kv[i]
+
+
 @torch.no_grad()
 def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps: int, mask_id: int, pad_id: int,
            temperature: float = 0.0, remasking: str = "low_confidence", pinned=None, generator=None,
-           ctx=contextlib.nullcontext(), on_step=None):
+           ctx=contextlib.nullcontext(), on_step=None, cache: str = "none", refresh: int = 0, threshold: float = 0.0):
     """Fill a canvas of gen_len MASKs after each prompt, block by block (semi-autoregressive).
 
     pinned: optional (B, gen_len) canvas of known tokens (mask_id where free). Pinned tokens are
     never overwritten, never count against a block's budget, and are visible to every step.
     Returns the completions, (B, gen_len) token ids. Runs a fixed schedule: no per-rank early exit.
+
+    Approximations for speed (Fast-dLLM; off by default, the exact sampler is cache="none", threshold=0):
+    cache="prefix": each block's first step forwards the whole canvas and caches every layer's keys/values;
+    later steps forward only the current block and the rest of the canvas after it, the prompt and finished
+    blocks from the cache. cache="dual": later steps forward the current block only, prefix and suffix
+    (with any pinned hints) from the cache. refresh=k > 0 also refreshes every k steps (1: exact).
+    threshold > 0: also unmask every masked position of the block whose confidence exceeds it (parallel
+    decoding), at least the scheduled count; a block ends when no row has a mask left in it (one host
+    sync per step), so the sampler may run fewer forwards than `steps`.
     """
     device = next(model.parameters()).device
     prompt_ids, prompt_mask = left_pad(prompts, pad_id, device)
@@ -59,6 +89,9 @@ def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps:
     check_settings(P, gen_len, block_len, steps, model.config.max_seq_len)
     if remasking not in ("low_confidence", "random"):
         raise ValueError(f"remasking={remasking!r}: expected 'low_confidence' or 'random'")
+    if cache not in ("none", "prefix", "dual"):
+        raise ValueError(f"cache={cache!r}: expected 'none', 'prefix' or 'dual'")
+    kv, T = None if cache == "none" else KVCache(model.config.n_layer), P + gen_len
     canvas = torch.full((B, gen_len), mask_id, dtype=torch.long, device=device)
     if pinned is not None:
         canvas = pinned.to(device).clone()
@@ -74,8 +107,12 @@ def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps:
         for i in range(steps_per_block):
             if active[i] == 0:  # nothing to unmask in any row (a block full of hints): skip the forward
                 continue
+            full = kv is None or i % (refresh or steps_per_block) == 0  # the whole canvas (and a cache refresh)
+            s, e = (0, T) if full else (lo, T if cache == "prefix" else hi)  # forward rows s..e
+            if kv is not None:
+                kv.start = s
             with ctx:
-                logits = model(x, pad_mask, out=(lo, hi))  # (B, block_len, V): the current block only
+                logits = model(x[:, s:e], pad_mask, out=(lo - s, hi - s), kv=kv)  # (B, block_len, V): the block only
             logits = logits.double()  # float64: low-precision Gumbel noise hurts quality (LLaDA generate.py)
             if temperature > 0:
                 # Gumbel-max: argmax exp(l) / (-log u)^tau == argmax l/tau + Gumbel, an exact sample at tau
@@ -93,9 +130,13 @@ def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps:
             order = conf.argsort(dim=-1, descending=True, stable=True)
             rank = torch.empty_like(order).scatter_(1, order, torch.arange(block_len, device=device).expand(B, -1))
             take = rank < schedule[:, i:i + 1]
+            if threshold > 0:  # earlier steps may have taken more than scheduled: masked positions only
+                take = (take | (conf > threshold)) & masked
             x[:, lo:hi] = torch.where(take, x0, x[:, lo:hi])
             if on_step is not None:
                 on_step(x[:, P:])
+            if threshold > 0 and not (x[:, lo:hi] == mask_id).any():  # the block is done in every row
+                break
     return x[:, P:]
 
 
@@ -109,6 +150,8 @@ class Config:
     steps: int = 32
     temperature: float = 0.0
     remasking: str = "low_confidence"
+    cache: str = "none"         # "prefix" or "dual": Fast-dLLM's KV cache (an approximation), see sample()
+    threshold: float = 0.0      # > 0: also unmask every position more confident than this (parallel decoding)
     show: bool = False          # print the canvas after every step
     seed: int = 0
     device: str = ""
@@ -129,7 +172,7 @@ def main(argv=None):
         print(decode(enc, canvas[0]).replace("\n", "\\n") + "  [" + "".join("_" if t == mask_id else "#" for t in canvas[0].tolist()) + "]")
     out = sample(model, [chat(enc, cfg.prompt)], cfg.gen_len, cfg.block_len, cfg.steps, mask_id, special_id(enc, EOS),
                  cfg.temperature, cfg.remasking, generator=torch.Generator(device).manual_seed(cfg.seed),
-                 on_step=show if cfg.show else None)
+                 on_step=show if cfg.show else None, cache=cfg.cache, threshold=cfg.threshold)
     print(decode(enc, out[0]))
 
 

@@ -24,13 +24,15 @@ import torch.nn.functional as F
 
 import model as M
 from data import get_task
+from data.rewrite import load_rewritten
 from data.tokenizer import EOS, MASK, chat, get_tokenizer, special_id
 
 
 @dataclass
 class Config:
     preset: str = "tiny"        # model preset (model.PRESETS) and SFT settings (PRESETS below)
-    task: str = "toy"
+    task: str = "toy"           # what to train on (its train split) and evaluate on (its test split)
+    data: str = ""              # train on this data/rewrite.py output instead (length-aligned SFT, IGPO.md B.6.1)
     init_from: str = ""         # start from a checkpoint folder instead of random weights
     out_dir: str = "out/sft"
     max_steps: int = 2000
@@ -41,9 +43,9 @@ class Config:
     weight_decay: float = 0.0
     grad_clip: float = 1.0
     eps: float = 1e-3           # p = (1 - eps) t + eps, so no sequence is left unmasked
-    gen_len: int = 32           # response length: target + EOS padding
+    gen_len: int = 24           # response length: target + EOS padding
     block_len: int = 8          # sampling settings of the final evaluation
-    steps: int = 32
+    steps: int = 24
     max_minutes: float = 0.0    # stop early after this wall time (0 = no limit)
     n_eval: int = 400           # held-out problems sampled at the end
     log_interval: int = 25
@@ -126,7 +128,10 @@ def main(argv=None):
     enc = get_tokenizer(model.config.tokenizer)
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     task = get_task(cfg.task)
-    data = encode_examples(task, task.load("train"), enc, cfg.gen_len)
+    rows = load_rewritten(cfg.data) if cfg.data else task.load("train")
+    data = encode_examples(task, rows, enc, cfg.gen_len)
+    if not data:
+        raise ValueError(f"no training example fits gen_len={cfg.gen_len} (of {len(rows)})")
     M.print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
     M.print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
              f"{len(data)} training examples | torch {torch.__version__}")

@@ -12,10 +12,9 @@ pinned in the canvas, and up to floor(lambda*G) wrong rollouts are replaced by c
 -> log, eval, checkpoint. Paper semantics by default; every way the official code differs is a flag
 (the README lists them).
 """
-import copy
+import contextlib
 import dataclasses
 import json
-import math
 import os
 import random
 import sys
@@ -77,14 +76,19 @@ class Config:
     resume: bool = False
     seed: int = 1337
     device: str = ""
-    grad_ckpt: bool = False
+    dtype: str = "float32"        # parameters: float32, or bfloat16 (the 8B: 16 GB of weights)
+    grad_ckpt: bool = False       # activation checkpointing per block
+    lora_r: int = 0               # LoRA rank; 0 = full fine-tuning (with a frozen copy as the KL reference)
+    lora_alpha: float = 64.0
+    lora_dropout: float = 0.0     # the official 0.05 makes the ratio != 1 at the first inner step (IGPO.md B.10.10)
+    lora_targets: str = "q_proj,k_proj,v_proj,up_proj"  # the official run's effective set (B.9); "all" = every linear
 
 
 PRESETS = {
     "tiny": dict(),
     "llada-8b": dict(task="metamath", init_from="", prompts_per_step=64, lr=5e-7, warmup=50, max_steps=2000,
                      gen_len=256, block_len=32, steps=128, temperature=1.2, eval_interval=100, n_eval=500,
-                     ckpt_interval=96, grad_ckpt=True, seed=3),
+                     ckpt_interval=96, grad_ckpt=True, seed=3, dtype="bfloat16", lora_r=128, lora_alpha=64.0),
 }
 
 
@@ -279,11 +283,20 @@ def main(argv=None):
     n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
     resume = cfg.resume and os.path.isfile(os.path.join(cfg.out_dir, "meta.json"))
 
-    def initial_model():  # the SFT checkpoint, or random weights of the preset's shape
-        return M.load(cfg.init_from, rt.device) if cfg.init_from else M.build(M.PRESETS[cfg.preset], rt.device, cfg.seed)
-    model = M.load(cfg.out_dir, rt.device) if resume else initial_model()
-    # the KL reference is the frozen initial policy (a copy; with LoRA it will be the adapters switched off)
-    ref = initial_model().requires_grad_(False).eval() if cfg.beta > 0 else None
+    dtype = getattr(torch, cfg.dtype)
+
+    def initial_model():  # the SFT checkpoint (ours or a Hugging Face LLaDA folder), or random weights
+        return M.load(cfg.init_from, rt.device, dtype) if cfg.init_from else \
+            M.build(M.PRESETS[cfg.preset], rt.device, cfg.seed, dtype)
+    model = M.load(cfg.out_dir, rt.device, dtype) if resume and not cfg.lora_r else initial_model()
+    if cfg.lora_r:  # frozen base + adapters; resuming reloads the adapters only
+        targets = "all" if cfg.lora_targets == "all" else cfg.lora_targets.split(",")
+        M.apply_lora(model, cfg.lora_r, cfg.lora_alpha, cfg.lora_dropout, targets, seed=cfg.seed)
+        if resume:
+            M.load_lora(model, cfg.out_dir)
+    # the KL reference is the frozen initial policy: with LoRA the same model with its adapters off (no second
+    # copy of the weights), else a frozen copy
+    ref = initial_model().requires_grad_(False).eval() if cfg.beta > 0 and not cfg.lora_r else None
     model.grad_ckpt = cfg.grad_ckpt
     model, ref = M.shard(model, rt), (M.shard(ref, rt) if ref is not None else None)
     enc = get_tokenizer(model.config.tokenizer)
@@ -291,7 +304,8 @@ def main(argv=None):
     task = get_task(cfg.task)
     kw = dict(levels=tuple(int(v) for v in cfg.levels.split(","))) if cfg.task == "toy" else {}
     train, test = task.load("train", **kw), task.load("test")[: cfg.n_eval]
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.99), weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.99),
+                            weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
     start = 0
     if resume:  # optimizer state is per rank: resuming needs the same world size
         opt.load_state_dict(torch.load(os.path.join(cfg.out_dir, f"optim.{rt.rank}.pt"), weights_only=False))
@@ -337,8 +351,9 @@ def main(argv=None):
             with torch.no_grad(), rt.ctx:
                 olds = [token_logprobs(model, prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt, step * 97 + it,
                                        with_entropy=True) for it in range(n_old)]
-                refs = [token_logprobs(ref, prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt, step * 97 + it)
-                        for it in range(n_old)] if ref is not None else None
+                with M.lora_off(model) if cfg.lora_r else contextlib.nullcontext():
+                    refs = [token_logprobs(ref or model, prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt,
+                                           step * 97 + it) for it in range(n_old)] if cfg.beta > 0 else None
         keep = entropy_filter(hint_mask, olds[0][1], cfg.entropy_keep).float()  # (n*G, L)
         t_roll = time.time() - t0
         # ---- mu optimizer steps on this round's rollouts
@@ -372,7 +387,9 @@ def main(argv=None):
                 log("samples.jsonl", {"step": step + 1, "prompt": task.prompt(exs[i // G]), "rollout": texts[i],
                                       "reward": rewards.flatten()[i].item()})
         if (step + 1) % cfg.ckpt_interval == 0 or done:
-            M.save(model, cfg.out_dir, rank=rt.rank)
+            M.save(model, cfg.out_dir, rank=rt.rank)  # full weights (adapters merged in): eval.py loads them
+            if cfg.lora_r:
+                M.save_lora(model, cfg.out_dir, rank=rt.rank)
             M._atomic_write(os.path.join(cfg.out_dir, f"optim.{rt.rank}.pt"), lambda tmp: torch.save(opt.state_dict(), tmp))
             dist.barrier()
             if rt.rank == 0:  # meta.json last: it marks a complete checkpoint

@@ -41,8 +41,13 @@ def chat(enc: tiktoken.Encoding, content: str) -> list[int]:
     tokenizer_config.json writes it (two newlines after each header; IGPO.md B.1.5 shows one):
     <|startoftext|><|start_header_id|>user<|end_header_id|>\\n\\n{content}<|eot_id|>
     <|start_header_id|>assistant<|end_header_id|>\\n\\n
-    The user's text is encoded as plain text: special-token strings inside it stay text."""
+    The user's text is encoded as plain text: special-token strings inside it stay text.
+    The byte tokenizer (tiny preset) has its own compact template, <|startoftext|>{content}<|eot_id|>: role
+    headers spelled out in bytes add 20 tokens to every tiny sequence and slow learning badly (a tiny model
+    copying a 3-digit prompt: 100% after 100 SFT steps without them, about 50% after 250 with them)."""
     sp = lambda name: [special_id(enc, name)]
+    if enc.name == "byte":
+        return sp(BOS) + enc.encode_ordinary(content.strip()) + sp(EOT)
     header = lambda role: sp(HEADER_START) + enc.encode_ordinary(role) + sp(HEADER_END) + enc.encode_ordinary("\n\n")
     return sp(BOS) + header("user") + enc.encode_ordinary(content.strip()) + sp(EOT) + header("assistant")
 

@@ -1,0 +1,180 @@
+"""
+Speed of rollouts and of the training forward + backward, on one device, for one model and one setting:
+
+    python bench.py --preset=tiny                        # CPU: the tiny model, random weights (or --ckpt=DIR)
+    python bench.py --preset=llada-8b                    # one GPU: LLaDA-8B's shapes, random bf16 weights, B.9's
+    python bench.py --preset=llada-8b --compile=True     #   rollouts (8 = one group, 256 tokens, block 32, 128 steps)
+
+Sampling rows, all on the same prompts: (a) LLaDA's generate() as written (the whole canvas's logits every
+step, float64 Gumbel noise and softmax over the whole canvas and vocabulary, a per-row top-k), (b) our exact
+sampler (sample.py: token-identical to (a) at temperature 0, tests/test_sample.py), (c) the approximations:
+Fast-dLLM's prefix / dual KV cache and confidence-threshold parallel decoding (tests/test_cache.py).
+ms/step is per forward (threshold decoding runs fewer than `steps`); x ref = speed-up over (a).
+
+Training row: train_igpo.token_logprobs forward + backward on one group (its G completions share one forward
+of the T = prompt + gen_len positions). MFU = model FLOPs per second / the device's dense bf16 peak, with
+PaLM's accounting per forward: 6 * (N_blocks * T + N_head * gen_len) + 12 * n_layer * n_embd * T^2
+(bidirectional attention: every query sees all T keys; the embedding is a lookup, no FLOPs).
+"""
+import time
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+import model as M
+from sample import num_transfer_tokens, sample
+
+
+@dataclass
+class Config:
+    preset: str = "tiny"        # PRESETS below
+    model: str = "tiny"         # a model.PRESETS shape with random weights, unless ckpt
+    ckpt: str = ""              # or a checkpoint folder (real confidences: threshold decoding has work to do)
+    batch: int = 8              # rollouts per sampler call (B.9: one group of G = 8, the same prompt)
+    prompt_len: int = 32
+    gen_len: int = 64
+    block_len: int = 16
+    steps: int = 32
+    temperature: float = 1.2    # B.9's rollout temperature
+    threshold: float = 0.9      # the threshold rows (Fast-dLLM's default)
+    mask_id: int = -1           # -1: the tokenizer's <|mask|>
+    pad_id: int = -1            # -1: the tokenizer's EOS
+    reference: bool = True      # time (a); at 8B its float64 whole-canvas tensors take ~20 GB
+    train: bool = True          # time the training forward + backward
+    grad_ckpt: bool = False     # activation checkpointing in the training row (B.9's run uses it)
+    compile: bool = False       # also time the exact sampler on torch.compile(model)
+    iters: int = 1              # timed runs per row, after a warm-up run
+    device: str = ""            # "" = cuda if available, else cpu
+    seed: int = 0
+
+
+PRESETS = {
+    "tiny": dict(model="tiny", prompt_len=32, gen_len=64, block_len=16, steps=32, iters=3),  # 2 tokens a step, as B.9
+    "llada-8b": dict(model="llada-8b", prompt_len=200, gen_len=256, block_len=32, steps=128,
+                     mask_id=126336, pad_id=126081),  # LLaDA's <|mdm_mask|> and <|endoftext|> (IGPO.md B.1)
+}
+PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16, NVIDIA's data sheets (SXM)
+
+
+@torch.no_grad()
+def reference_generate(model, prompt, gen_len, block_len, steps, mask_id, temperature, generator, ctx):
+    """LLaDA's generate.py (B.2.1) as written: full-canvas logits, float64 Gumbel over (B, T, V), per-row top-k."""
+    B, P = prompt.shape
+    x = torch.cat([prompt, torch.full((B, gen_len), mask_id, device=prompt.device)], 1)
+    n_blocks = gen_len // block_len
+    for b in range(n_blocks):
+        lo, hi = P + b * block_len, P + (b + 1) * block_len
+        counts = num_transfer_tokens((x[:, lo:hi] == mask_id).sum(1), steps // n_blocks)
+        for i in range(steps // n_blocks):
+            mask_index = x == mask_id
+            with ctx:
+                logits = model(x).double()  # (B, T, V) float64
+            u = torch.rand(logits.shape, dtype=torch.float64, device=x.device, generator=generator)
+            x0 = (logits.exp() / (-torch.log(u)) ** temperature).argmax(-1)  # add_gumbel_noise, then argmax
+            p = F.softmax(logits, dim=-1).gather(-1, x0[..., None]).squeeze(-1)  # float64 as IGPO's sampler
+            p[:, hi:] = -torch.inf
+            x0 = torch.where(mask_index, x0, x)
+            conf = torch.where(mask_index, p, -torch.inf)
+            take = torch.zeros_like(x, dtype=torch.bool)
+            for j in range(B):  # a host sync per row per step, as written
+                take[j, torch.topk(conf[j], k=int(counts[j, i])).indices] = True
+            x[take] = x0[take]
+    return x[:, P:]
+
+
+def count_params(model):
+    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    return n(model.blocks), n(model.model.transformer.ff_out)
+
+
+def main(argv=None):
+    cfg = M.parse_args(Config(), argv, PRESETS)
+    rt = M.setup(cfg.device, cfg.seed)
+    cuda = rt.device.type == "cuda"  # the timing and memory hooks below; nanochat binds them to no-ops on CPU
+    sync = torch.cuda.synchronize if cuda else (lambda: None)
+    reset_peak = torch.cuda.reset_peak_memory_stats if cuda else (lambda: None)
+    peak = (lambda: f"{torch.cuda.max_memory_allocated() / 2**30:.1f} GiB") if cuda else (lambda: "n/a")
+    dtype = torch.bfloat16 if cuda else torch.float32  # LLaDA ships bf16 weights (B.1.4)
+    if cfg.ckpt:
+        model = M.load(cfg.ckpt, rt.device, dtype).eval()
+    else:  # random weights drawn on the device: seconds, where init_weights' CPU draw of 8B values takes minutes
+        model = M.build(M.PRESETS[cfg.model], rt.device, seed=None, dtype=dtype).eval()
+        with torch.no_grad():
+            for p in model.parameters():
+                p.normal_(0, 0.02) if p.dim() > 1 else p.fill_(1.0)  # matrices; RMSNorm gains 1
+    mc = model.config
+    if cfg.mask_id < 0 or cfg.pad_id < 0:
+        from data.tokenizer import EOS, MASK, get_tokenizer, special_id
+        enc = get_tokenizer(mc.tokenizer)
+        cfg.mask_id, cfg.pad_id = special_id(enc, MASK), special_id(enc, EOS)
+    g = torch.Generator().manual_seed(cfg.seed)
+    prompt = torch.randint(0, min(cfg.mask_id, cfg.pad_id), (cfg.prompt_len,), generator=g).tolist()
+    prompts, L, n_blocks = [prompt] * cfg.batch, cfg.gen_len, cfg.gen_len // cfg.block_len
+    forwards = [0]
+    model.register_forward_pre_hook(lambda m, a: forwards.__setitem__(0, forwards[0] + 1))
+    M.print0(f"bench {cfg.preset} | {cfg.ckpt or cfg.model} {dtype} on {rt.device} | batch {cfg.batch} prompt "
+             f"{cfg.prompt_len} gen_len {L} block {cfg.block_len} steps {cfg.steps} temperature {cfg.temperature}")
+
+    def run(fn, warmup_full=False):
+        """fn(gen_len, steps) after a warm-up call (one block, or the whole run for torch.compile):
+        (seconds per run, forwards per run, peak memory)."""
+        fn(L if warmup_full else cfg.block_len, cfg.steps if warmup_full else cfg.steps // n_blocks)
+        sync()
+        reset_peak()
+        forwards[0], t0 = 0, time.perf_counter()
+        for _ in range(cfg.iters):
+            fn(L, cfg.steps)
+        sync()
+        return (time.perf_counter() - t0) / cfg.iters, forwards[0] / cfg.iters, peak()
+
+    def sampler(m=model, **kw):
+        gen = torch.Generator(rt.device).manual_seed(cfg.seed)
+        return lambda gen_len, steps: sample(m, prompts, gen_len, cfg.block_len, steps, cfg.mask_id, cfg.pad_id,
+                                             cfg.temperature, generator=gen, ctx=rt.ctx, **kw)
+
+    rows = []
+    if cfg.reference:
+        gen, x = torch.Generator(rt.device).manual_seed(cfg.seed), torch.tensor(prompts, device=rt.device)
+        rows.append(("(a) LLaDA reference", run(lambda gl, st: reference_generate(
+            model, x, gl, cfg.block_len, st, cfg.mask_id, cfg.temperature, gen, rt.ctx))))
+    rows.append(("(b) exact", run(sampler())))
+    if cfg.compile:
+        try:
+            rows.append(("(b) exact, compiled", run(sampler(torch.compile(model)), warmup_full=True)))
+        except Exception as e:  # e.g. no C++ compiler for inductor on this CPU
+            M.print0(f"torch.compile failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+    rows.append(("(c) prefix cache", run(sampler(cache="prefix"))))
+    rows.append(("(c) dual cache", run(sampler(cache="dual"))))
+    rows.append((f"(c) threshold {cfg.threshold}", run(sampler(threshold=cfg.threshold))))
+    rows.append((f"(c) dual + threshold {cfg.threshold}", run(sampler(cache="dual", threshold=cfg.threshold))))
+
+    base = rows[0][1][0]
+    M.print0(f"\n{'sampler':<26} {'tokens/s':>10} {'ms/step':>9} {'forwards':>9} {'peak mem':>10} {'x ref':>7}")
+    for name, (sec, fw, mem) in rows:  # ms/step: per forward
+        M.print0(f"{name:<26} {cfg.batch * L / sec:>10.1f} {1e3*sec/fw:>9.2f} {fw:>9.0f} {mem:>10} {base / sec:>7.2f}")
+
+    if cfg.train:
+        from train_igpo import token_logprobs
+        model.requires_grad_(True)
+        model.grad_ckpt = cfg.grad_ckpt
+        comps = torch.randint(0, min(cfg.mask_id, cfg.pad_id), (cfg.batch, L), generator=g).to(rt.device)
+
+        def train_step(gen_len, steps):
+            with rt.ctx:
+                logp = token_logprobs(model, [prompt], cfg.pad_id, cfg.mask_id, gen_len, comps[:, :gen_len], cfg.batch)
+            logp.mean().backward()
+            model.zero_grad(set_to_none=True)
+        sec, _, mem = run(train_step, warmup_full=True)
+        T = cfg.prompt_len + L
+        n_blocks_params, n_head = count_params(model)
+        flops = 3 * (2 * (n_blocks_params * T + n_head * L) + 4 * mc.n_layer * mc.n_embd * T * T)  # fwd + bwd = 3 fwd
+        peak_flops = next((v for k, v in PEAK_FLOPS.items() if cuda and k in torch.cuda.get_device_name()), None)
+        mfu = f"{100 * flops / sec / peak_flops:.1f}%" if peak_flops else "n/a (no peak for this device)"
+        M.print0(f"\ntrain: token_logprobs fwd+bwd, 1 prompt x {cfg.batch} completions ({T} positions): "
+                 f"{T / sec:.0f} tokens/s | {1000 * sec:.1f} ms | {flops / sec / 1e12:.2f} TFLOP/s | MFU {mfu} | "
+                 f"peak mem {mem} | N = {(n_blocks_params + n_head) / 1e6:.1f}M (blocks + head)")
+
+
+if __name__ == "__main__":
+    main()
