@@ -202,10 +202,12 @@ def final_eval(model, rt, task, enc, cfg: Config) -> dict:
     from eval import evaluate, probe_accuracy
     model.eval()
     test = task.load("test")[: cfg.n_eval]
-    res = evaluate(model, rt, task, test, enc, cfg.gen_len, cfg.block_len, cfg.steps)
-    summary = {"accuracy": res["accuracy"], "accuracy_by_level": res["by_level"]}
-    if hasattr(task, "probes"):  # tasks with checkable intermediate steps (toy)
-        summary["step_accuracy"] = probe_accuracy(model, rt, task, test[:100], enc, cfg.gen_len, cfg.block_len, cfg.steps)
+    with M.gathered(model):  # ranks hold different numbers of test problems: uneven forwards
+        res = evaluate(model, rt, task, test, enc, cfg.gen_len, cfg.block_len, cfg.steps)
+        summary = {"accuracy": res["accuracy"], "accuracy_by_level": res["by_level"]}
+        if hasattr(task, "probes"):  # tasks with checkable intermediate steps (toy)
+            summary["step_accuracy"] = probe_accuracy(model, rt, task, test[:100], enc, cfg.gen_len, cfg.block_len,
+                                                      cfg.steps)
     M.print0(f"held-out accuracy {res['accuracy']:.3f} | by level {res['by_level']}"
              + (f" | per-step (later steps masked) {summary['step_accuracy']:.3f}" if "step_accuracy" in summary else ""))
     return summary

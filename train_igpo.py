@@ -36,6 +36,7 @@ from sample import left_pad
 class Config:
     preset: str = "tiny"          # model + training preset (PRESETS below)
     task: str = "toy"
+    eval_task: str = ""           # held-out evaluation task ("" = task's own test split)
     init_from: str = "out/sft"    # checkpoint folder to start from (the SFT output)
     out_dir: str = "out/igpo"
     inpaint: bool = True          # IGPO; False = plain GRPO
@@ -86,7 +87,7 @@ class Config:
 
 PRESETS = {
     "tiny": dict(),
-    "llada-8b": dict(task="metamath", init_from="", prompts_per_step=64, lr=5e-7, warmup=50, max_steps=2000,
+    "llada-8b": dict(task="metamath", eval_task="gsm8k", init_from="", prompts_per_step=64, lr=5e-7, warmup=50, max_steps=2000,
                      gen_len=256, block_len=32, steps=128, temperature=1.2, eval_interval=100, n_eval=500,
                      ckpt_interval=96, grad_ckpt=True, seed=3, dtype="bfloat16", lora_r=128, lora_alpha=64.0),
 }
@@ -303,7 +304,8 @@ def main(argv=None):
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     task = get_task(cfg.task)
     kw = dict(levels=tuple(int(v) for v in cfg.levels.split(","))) if cfg.task == "toy" else {}
-    train, test = task.load("train", **kw), task.load("test")[: cfg.n_eval]
+    eval_task = get_task(cfg.eval_task or cfg.task)
+    train, test = task.load("train", **kw), eval_task.load("test")[: cfg.n_eval]
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.99),
                             weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
     start = 0
@@ -325,7 +327,8 @@ def main(argv=None):
 
     def run_eval(step):
         model.eval()
-        res = evaluate(model, rt, task, test, enc, L, cfg.block_len, cfg.steps)
+        with M.gathered(model):  # ranks hold different numbers of test problems
+            res = evaluate(model, rt, eval_task, test, enc, L, cfg.block_len, cfg.steps)
         M.print0(f"eval step {step} | accuracy {res['accuracy']:.3f} | by level {res['by_level']}")
         log("log.jsonl", {"step": step, "eval_accuracy": res["accuracy"], "eval_by_level": res["by_level"]})
         return res
