@@ -463,6 +463,7 @@ def parse_args(cfg, argv=None, presets: dict | None = None):
     if bad := [a for a in argv if not a.startswith("--") or "=" not in a]:
         raise SystemExit(f"bad argument {bad[0]!r}: expected --key=value")
     pairs = [a[2:].split("=", 1) for a in argv]
+    pairs += [["preset", cfg.preset]] if presets and all(k != "preset" for k, _ in pairs) else []  # the default preset
     for key, val in sorted(pairs, key=lambda kv: kv[0] != "preset"):  # the preset first, then overrides
         if key not in fields:
             raise SystemExit(f"unknown flag --{key}; valid flags: {', '.join('--' + k for k in fields)}")

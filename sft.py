@@ -35,7 +35,7 @@ class Config:
     data: str = ""              # train on this data/rewrite.py output instead (length-aligned SFT, IGPO.md B.6.1)
     init_from: str = ""         # start from a checkpoint folder instead of random weights
     out_dir: str = "out/sft"
-    max_steps: int = 2000
+    max_steps: int = 1000
     batch_size: int = 64        # sequences per step, over all ranks
     lr: float = 3e-3
     min_lr_frac: float = 0.1    # cosine decay to lr * min_lr_frac
@@ -46,7 +46,7 @@ class Config:
     gen_len: int = 24           # response length: target + EOS padding
     block_len: int = 8          # sampling settings of the final evaluation
     steps: int = 24
-    max_minutes: float = 0.0    # stop early after this wall time (0 = no limit)
+    max_minutes: float = 4.0    # stop early after this wall time (0 = no limit): the tiny run fits 5 minutes
     n_eval: int = 400           # held-out problems sampled at the end
     log_interval: int = 25
     ckpt_interval: int = 500
@@ -58,9 +58,9 @@ class Config:
 
 PRESETS = {
     "tiny": dict(),
-    "small": dict(max_steps=20000, batch_size=256, lr=1e-3, gen_len=64, block_len=16, steps=64),
+    "small": dict(max_steps=20000, batch_size=256, lr=1e-3, gen_len=64, block_len=16, steps=64, max_minutes=0.0),
     "llada-8b": dict(task="gsm8k", max_steps=2000, batch_size=64, lr=1e-5, weight_decay=0.1, gen_len=256,
-                     block_len=32, steps=128, warmup=50, grad_ckpt=True),
+                     block_len=32, steps=128, warmup=50, grad_ckpt=True, max_minutes=0.0),
 }
 
 

@@ -40,7 +40,7 @@ class Config:
     init_from: str = "out/sft"    # checkpoint folder to start from (the SFT output)
     out_dir: str = "out/igpo"
     inpaint: bool = True          # IGPO; False = plain GRPO
-    max_steps: int = 30           # rollout rounds
+    max_steps: int = 40           # rollout rounds
     prompts_per_step: int = 16    # distinct prompts per round, over all ranks
     group_size: int = 8           # G rollouts per prompt
     mu: int = 4                   # optimizer steps per round on the same rollouts (old log-probs frozen)
@@ -54,9 +54,9 @@ class Config:
     ratio: str = "sequence"       # "sequence" (GSPO, the headline run) or "token" (GRPO)
     std_norm: bool = False        # divide advantages by the group std
     p_mask_prompt: float = 0.0    # d1: mask prompt tokens in the log-prob forward with this probability
-    gen_len: int = 32
+    gen_len: int = 24
     block_len: int = 8
-    steps: int = 32               # sampler steps
+    steps: int = 24               # sampler steps
     temperature: float = 1.0
     remasking: str = "low_confidence"
     eta_low: float = 0.2          # hint fraction eta ~ U[eta_low, eta_high] per inpainted rollout
@@ -70,7 +70,7 @@ class Config:
     hint_stretch: bool = False       # stretched placement (x<=1.5, gaps<=100) and a 30-token free tail
     hint_reveal_last: bool = False   # reveal N - floor((1-eta)N) chunks plus always the last one
     ratio_all_positions: bool = False  # GSPO ratio averaged over all positions, not the kept ones
-    levels: str = "1,2,3,4"       # toy task: difficulty mix of the RL prompts
+    levels: str = "1,2,3,4,5,6"   # toy task: difficulty mix of the RL prompts
     eval_interval: int = 10
     n_eval: int = 200
     ckpt_interval: int = 10
@@ -86,7 +86,8 @@ class Config:
 
 
 PRESETS = {
-    "tiny": dict(),
+    # toy traces are 2..17 tokens: 5..10-token chunks would leave most of them without a single hint
+    "tiny": dict(chunk_min=2, chunk_max=4),
     "llada-8b": dict(task="metamath", eval_task="gsm8k", init_from="", prompts_per_step=64, lr=5e-7, warmup=50, max_steps=2000,
                      gen_len=256, block_len=32, steps=128, temperature=1.2, eval_interval=100, n_eval=500,
                      ckpt_interval=96, grad_ckpt=True, seed=3, dtype="bfloat16", lora_r=128, lora_alpha=64.0),

@@ -24,20 +24,22 @@ def test_toy_scorer_right_wrong_and_malformed():
     ex = arith.make(__import__("random").Random(0), 3)
     assert arith.correct(ex["trace"], ex)
     assert arith.correct(ex["trace"] + "\n\n", ex)
-    wrong = ex["trace"][: ex["trace"].rindex("=") + 1] + str(int(ex["answer"]) + 1)
+    wrong = arith.hint(ex) + str(int(ex["answer"]) + 1)
     assert not arith.correct(wrong, ex)
-    for bad in ["", "\n", "abc", "12+3=", "=" * 5, "1=2=x", "\u00e9=\u00e9"]:
+    for bad in ["", "\n", "abc", "12+3=", "=" * 5, "1\n2x", "\u00e9"]:
         assert arith.reward(bad, ex) == 0.0
 
 
-def test_toy_trace_writes_each_result_once_and_splits_are_disjoint():
+def test_toy_trace_computes_the_question_and_writes_each_result_once():
     train, test = arith.load("train", n=3000), arith.load("test", n=300)
     assert not {e["question"] for e in train} & {e["question"] for e in test}
-    for ex in train[:200]:
-        results = [line.split("=")[1] for line in ex["trace"].split("\n")]
-        assert results[-1] == ex["answer"] and len(ex["trace"].split("\n")) == ex["level"]
-        assert eval(ex["question"]) == int(ex["answer"])  # the trace computes the question
-        assert arith.hint(ex).endswith("=") and ex["answer"] not in arith.hint(ex)[-len(ex["answer"]) - 1:]
+    assert len({len(e["question"]) for e in train}) == 1  # fixed width
+    for ex in train[:300]:
+        values = [int(v) for v in ex["trace"].split("\n")]
+        assert len(values) == ex["level"] and values[-1] == int(ex["answer"])
+        assert eval(ex["question"].rstrip(".").replace(" ", "").lstrip("0") or "0") == values[-1]  # computes the question
+        assert not arith.hint(ex).endswith(ex["trace"].split("\n")[-1])  # the hint stops before the answer
+        assert [res for _, res in arith.probes(ex)] == ex["trace"].split("\n")
 
 
 def test_resumed_sft_equals_uninterrupted(tmp_path):
