@@ -86,9 +86,10 @@ def probe_accuracy(model, rt, task, examples, enc, gen_len, block_len, steps):
 class Config:
     ckpt: str = ""              # checkpoint folder (model.load: model.safetensors + config.json)
     task: str = "toy"           # data.TASKS: toy, gsm8k, math (MATH500), amc, amc23, aime24
-    gen_lens: str = ""          # comma-separated generation lengths; "" = 256,512 (toy: 32), IGPO.md A
+    gen_lens: str = ""          # comma-separated generation lengths; "" = 256,512 (toy: 24), IGPO.md A
     block_len: int = 0          # 0 = 32 (toy: 8)
-    steps: int = 0              # denoising steps per gen_len; 0 = gen_len / 2 (d1's protocol, B.8.1)
+    steps: int = 0              # denoising steps per gen_len; 0 = gen_len / 2 (d1's protocol, B.8.1; toy: gen_len)
+    cache: str = "none"         # approximate KV cache for speed: none (exact), prefix, dual (sample.py)
     k: int = 1                  # samples per problem: 1 = pass@1; AMC's protocol is avg@16 at temperature 0.1
     temperature: float = 0.0    # 0 = greedy
     batch_size: int = 64        # prompts per forward, per rank
@@ -123,14 +124,14 @@ def main(argv=None):
         raise FileNotFoundError(f"--ckpt={cfg.ckpt!r}: no such checkpoint folder (--ckpt=DIR is required)")
     if cfg.k > 1 and cfg.temperature <= 0:
         raise ValueError(f"--k={cfg.k} needs --temperature > 0: greedy samples of one prompt are all the same")
-    gen_lens, block_len = ("32", 8) if cfg.task == "toy" else ("256,512", 32)  # toy answers are ~20 tokens
-    plan = [(int(L), cfg.steps or int(L) // 2) for L in (cfg.gen_lens or gen_lens).split(",")]  # (gen_len, steps)
+    gen_lens, block_len, per = ("24", 8, 1) if cfg.task == "toy" else ("256,512", 32, 2)  # toy: as sft.py samples
+    plan = [(int(L), cfg.steps or int(L) // per) for L in (cfg.gen_lens or gen_lens).split(",")]  # (gen_len, steps)
     block_len = cfg.block_len or block_len
     for L, steps in plan:  # divisibility errors before loading an 8B model; prompt lengths are checked below
         check_settings(0, L, block_len, steps, L)
     out_dir = cfg.out_dir or os.path.join("out", "eval", cfg.task)
     settings = dict(ckpt=os.path.abspath(cfg.ckpt), task=cfg.task, block_len=block_len, steps=cfg.steps,
-                    temperature=cfg.temperature, seed=cfg.seed)
+                    temperature=cfg.temperature, seed=cfg.seed, cache=cfg.cache)
     if os.path.exists(p := os.path.join(out_dir, "settings.json")) and json.load(open(p)) != settings:
         # resuming into generations made otherwise would mix two protocols in one number
         raise ValueError(f"{out_dir} holds generations made with other settings ({p}); pass another --out_dir")
@@ -168,7 +169,7 @@ def main(argv=None):
             batch, new = mine[b * cfg.batch_size:(b + 1) * cfg.batch_size], []
             if batch:  # a rank with nothing left still joins the gather
                 comps = sample(model, [prompts[i] for i, _ in batch], L, block_len, steps, mask_id, eos_id,
-                               cfg.temperature, generator=g, ctx=rt.ctx).tolist()  # (B, L)
+                               cfg.temperature, generator=g, ctx=rt.ctx, cache=cfg.cache).tolist()  # (B, L)
                 for (i, j), c in zip(batch, comps):
                     text, ex = decode(enc, c), examples[i]
                     new.append({"id": ids[i], "sample": j, "question": ex["question"], "answer": ex["answer"],

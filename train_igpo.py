@@ -59,6 +59,7 @@ class Config:
     steps: int = 24               # sampler steps
     temperature: float = 1.0
     remasking: str = "low_confidence"
+    rollout_cache: str = "none"   # approximate KV cache for rollouts (prefix, dual): faster, opt-in (sample.py)
     eta_low: float = 0.2          # hint fraction eta ~ U[eta_low, eta_high] per inpainted rollout
     eta_high: float = 0.6
     chunk_min: int = 5            # hint chunks of chunk_min..chunk_max tokens
@@ -204,7 +205,7 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
     G, L, mask_id = cfg.group_size, cfg.gen_len, special_id(enc, MASK)
     rows = [p for p in prompts for _ in range(G)]  # groups are contiguous rows
     comps = torch.tensor(generate(model, rt, enc, rows, L, cfg.block_len, cfg.steps, cfg.temperature, seed=seed,
-                                  desc="rollouts"), device=rt.device)
+                                  desc="rollouts", cache=cfg.rollout_cache), device=rt.device)
     texts = [decode(enc, c) for c in comps.tolist()]
     correct = torch.tensor([task.correct(t, exs[i // G]) for i, t in enumerate(texts)]).view(-1, G)
     rewards = torch.tensor([task.reward(t, exs[i // G]) for i, t in enumerate(texts)], dtype=torch.float).view(-1, G)
@@ -222,7 +223,7 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
         pins = torch.stack(pins)  # (len(groups)*G, L)
         hint_fracs = (pins != mask_id).float().mean(1).tolist()
         inp = generate(model, rt, enc, [prompts[g] for g in groups for _ in range(G)], L, cfg.block_len, cfg.steps,
-                       cfg.temperature, pinned=pins, seed=seed + 7, desc="inpaint")
+                       cfg.temperature, pinned=pins, seed=seed + 7, desc="inpaint", cache=cfg.rollout_cache)
         for k, g in enumerate(groups):
             ok = [j for j in range(G) if task.correct(decode(enc, inp[k * G + j]), exs[g])]
             chosen = rng.sample(ok, min(len(ok), int(cfg.replace_frac * G)))  # correct inpainted rollouts only

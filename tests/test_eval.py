@@ -56,7 +56,7 @@ def test_toy_eval_writes_generations_metrics_and_table(ckpt, tmp_path, capsys):
         assert r["correct"] == arith.correct(r["text"], ex)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["results"] == res and len(res) == 1
-    assert res[0]["gen_len"] == 16 and res[0]["n"] == 6 and res[0]["k"] == 1 and res[0]["steps"] == 8
+    assert res[0]["gen_len"] == 16 and res[0]["n"] == 6 and res[0]["k"] == 1 and res[0]["steps"] == 16  # toy: gen_len
     assert res[0]["accuracy"] == sum(r["correct"] for r in recs) / 6
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("toy ")]
     assert row and row[-1].split()[:4] == ["toy", "16", "6", "1"]
