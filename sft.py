@@ -26,6 +26,7 @@ import model as M
 from data import get_task
 from data.rewrite import load_rewritten
 from data.tokenizer import EOS, MASK, chat, get_tokenizer, special_id
+from sample import left_pad
 
 
 @dataclass
@@ -105,7 +106,6 @@ def get_batch(data, step: int, cfg: Config, rt: M.Runtime, pad_id: int):
     t, u = torch.rand(cfg.batch_size, generator=g), torch.rand(cfg.batch_size, cfg.gen_len, generator=g)
     per = cfg.batch_size // rt.world_size
     sl = slice(rt.rank * per, (rt.rank + 1) * per)
-    from sample import left_pad
     prompt, pad_mask = left_pad([r[0] for r in rows[sl]], pad_id, rt.device)
     response = torch.tensor([r[1] for r in rows[sl]], device=rt.device)
     return prompt, pad_mask, response, t[sl].to(rt.device), u[sl].to(rt.device)
@@ -154,7 +154,7 @@ def main(argv=None):
         if rt.rank == 0:  # meta.json last: its presence marks a complete checkpoint
             M.write_json(os.path.join(ckpt_dir, "meta.json"), {"step": step, "config": dataclasses.asdict(cfg)})
 
-    t0, losses = time.time(), []
+    t0, losses, rec = time.time(), [], {"loss": None}
     model.train()
     while step < cfg.max_steps:
         prompt, pad_mask, response, t, u = get_batch(data, step, cfg, rt, eos_id)
@@ -172,7 +172,10 @@ def main(argv=None):
         opt.zero_grad(set_to_none=True)
         step += 1
         losses.append(loss.detach())
-        out_of_time = cfg.max_minutes > 0 and time.time() - t0 > 60 * cfg.max_minutes
+        late = cfg.max_minutes > 0 and time.time() - t0 > 60 * cfg.max_minutes
+        out_of_time = torch.tensor(float(late), device=rt.device)
+        dist.all_reduce(out_of_time, op=dist.ReduceOp.MAX)  # every rank stops at the same step (FSDP needs it)
+        out_of_time = bool(out_of_time.item())
         if step % cfg.log_interval == 0 or step == cfg.max_steps or out_of_time:
             avg = torch.stack(losses).mean()
             dist.all_reduce(avg, op=dist.ReduceOp.AVG)

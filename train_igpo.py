@@ -44,7 +44,7 @@ class Config:
     prompts_per_step: int = 16    # distinct prompts per round, over all ranks
     group_size: int = 8           # G rollouts per prompt
     mu: int = 4                   # optimizer steps per round on the same rollouts (old log-probs frozen)
-    lr: float = 1e-4
+    lr: float = 1e-5              # tiny: 1e-4 undid the SFT (0.615 -> 0.415 held-out in 40 steps), 1e-5 improves it
     warmup: int = 2               # linear warmup (rounds), then constant
     weight_decay: float = 0.1
     grad_clip: float = 0.2
@@ -57,7 +57,7 @@ class Config:
     gen_len: int = 24
     block_len: int = 8
     steps: int = 24               # sampler steps
-    temperature: float = 1.0
+    temperature: float = 1.2      # rollouts (B.9); evaluation is greedy
     remasking: str = "low_confidence"
     rollout_cache: str = "none"   # approximate KV cache for rollouts (prefix, dual): faster, opt-in (sample.py)
     eta_low: float = 0.2          # hint fraction eta ~ U[eta_low, eta_high] per inpainted rollout
@@ -71,7 +71,7 @@ class Config:
     hint_stretch: bool = False       # stretched placement (x<=1.5, gaps<=100) and a 30-token free tail
     hint_reveal_last: bool = False   # reveal N - floor((1-eta)N) chunks plus always the last one
     ratio_all_positions: bool = False  # GSPO ratio averaged over all positions, not the kept ones
-    levels: str = "1,2,3,4,5,6"   # toy task: difficulty mix of the RL prompts
+    levels: str = "4,5,6"         # toy task: difficulty mix of the RL prompts (the hard ones: 1-3 are mostly solved)
     eval_interval: int = 10
     n_eval: int = 200
     ckpt_interval: int = 10
@@ -381,14 +381,15 @@ def main(argv=None):
                "hint_frac": sums[5].item() / max(1, sums[6].item()), "loss": stats[0].item(), "kl": stats[1].item(),
                "clip_frac": stats[2].item(), "grad_norm": gnorm, "lr": lr, "rollout_s": t_roll, "train_s": t_train,
                "tok_per_s": sums[8].item() / t_roll}
-        rec = {k: round(v, 4) if isinstance(v, float) else v for k, v in rec.items()}
+        rec = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in rec.items()}
         history.append(rec)
         M.print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
         log("log.jsonl", rec)
         done = step + 1 == cfg.max_steps
         if (step + 1) % cfg.eval_interval == 0 or done:
             res = run_eval(step + 1)
-            for i in range(min(4, len(exs) * G)):  # a few rollouts of this round, hints marked
+            shown = [i for i in range(len(texts)) if hint_mask[i].any()][:2] + [0, 1]  # inpainted ones first
+            for i in dict.fromkeys(shown):  # a few rollouts of this round, hints marked [[...]]
                 log("samples.jsonl", {"step": step + 1, "prompt": task.prompt(exs[i // G]), "rollout": texts[i],
                                       "reward": rewards.flatten()[i].item()})
         if (step + 1) % cfg.ckpt_interval == 0 or done:
