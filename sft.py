@@ -55,13 +55,17 @@ class Config:
     seed: int = 1337
     device: str = ""            # "" = cuda if available, else cpu
     grad_ckpt: bool = False     # activation checkpointing per block
+    dtype: str = "float32"      # parameters: float32, or bfloat16 (the 8B)
+    lora_r: int = 0             # LoRA rank (0 = full fine-tuning); d1's SFT: r 128, alpha 256, on q, k, v
+    lora_alpha: float = 256.0
+    lora_targets: str = "q_proj,k_proj,v_proj"  # or "all"
 
 
 PRESETS = {
     "tiny": dict(),
     "small": dict(max_steps=20000, batch_size=256, lr=1e-3, gen_len=64, block_len=16, steps=64, max_minutes=0.0),
     "llada-8b": dict(task="gsm8k", max_steps=2000, batch_size=64, lr=1e-5, weight_decay=0.1, gen_len=256,
-                     block_len=32, steps=128, warmup=50, grad_ckpt=True, max_minutes=0.0),
+                     block_len=32, steps=128, warmup=50, grad_ckpt=True, max_minutes=0.0, dtype="bfloat16", lora_r=128),
 }
 
 
@@ -117,12 +121,18 @@ def main(argv=None):
     assert cfg.batch_size % rt.world_size == 0, f"batch_size={cfg.batch_size} must divide by world size {rt.world_size}"
     ckpt_dir = cfg.out_dir  # the run folder is the checkpoint: model.safetensors, config.json, meta.json
     resume = cfg.resume and os.path.isfile(os.path.join(ckpt_dir, "meta.json"))
-    if resume:
-        model = M.load(ckpt_dir, rt.device)
-    elif cfg.init_from:
-        model = M.load(cfg.init_from, rt.device)
+    dtype = getattr(torch, cfg.dtype)
+    if resume and not cfg.lora_r:
+        model = M.load(ckpt_dir, rt.device, dtype)
+    elif cfg.init_from:  # our checkpoint or a Hugging Face LLaDA folder
+        model = M.load(cfg.init_from, rt.device, dtype)
     else:
-        model = M.build(M.PRESETS[cfg.preset], rt.device, seed=cfg.seed)
+        model = M.build(M.PRESETS[cfg.preset], rt.device, cfg.seed, dtype)
+    if cfg.lora_r:  # frozen base + adapters; resuming reloads the adapters
+        targets = "all" if cfg.lora_targets == "all" else cfg.lora_targets.split(",")
+        M.apply_lora(model, cfg.lora_r, cfg.lora_alpha, 0.0, targets, seed=cfg.seed)
+        if resume:
+            M.load_lora(model, ckpt_dir)
     model.grad_ckpt = cfg.grad_ckpt
     model = M.shard(model, rt)
     enc = get_tokenizer(model.config.tokenizer)
@@ -135,7 +145,8 @@ def main(argv=None):
     M.print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
     M.print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
              f"{len(data)} training examples | torch {torch.__version__}")
-    opt = torch.optim.AdamW(model.parameters(), lr=cfg.lr, betas=(0.9, 0.95), weight_decay=cfg.weight_decay)
+    opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.95),
+                            weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
     step = 0
     if resume:  # optimizer state is per rank: resuming needs the same world size
         opt.load_state_dict(torch.load(os.path.join(ckpt_dir, f"optim.{rt.rank}.pt"), weights_only=False))
@@ -147,7 +158,9 @@ def main(argv=None):
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
 
     def checkpoint():
-        M.save(model, ckpt_dir, rank=rt.rank)
+        M.save(model, ckpt_dir, rank=rt.rank)  # full weights, adapters merged in
+        if cfg.lora_r:
+            M.save_lora(model, ckpt_dir, rank=rt.rank)
         os.makedirs(ckpt_dir, exist_ok=True)
         M._atomic_write(os.path.join(ckpt_dir, f"optim.{rt.rank}.pt"), lambda tmp: torch.save(opt.state_dict(), tmp))
         dist.barrier()
