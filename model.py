@@ -43,9 +43,9 @@ PRESETS = {
     "tiny": ModelConfig(),
     # a small GPU model (~85M) for quick experiments with the byte tokenizer
     "small": ModelConfig(n_layer=12, n_head=12, n_embd=768, mlp_hidden=2048, max_seq_len=1024),
-    # exactly LLaDA-8B's shape (IGPO.md B.1.1); the tokenizer comes from the checkpoint folder
+    # exactly LLaDA-8B's shape (IGPO.md B.1.1); loaded folders bring their tokenizer, random weights use bytes
     "llada-8b": ModelConfig(vocab_size=126464, n_layer=32, n_head=32, n_embd=4096, mlp_hidden=12288,
-                            rope_theta=500000.0, norm_eps=1e-5, max_seq_len=4096, tokenizer=""),
+                            rope_theta=500000.0, norm_eps=1e-5, max_seq_len=4096),
 }
 
 

@@ -380,7 +380,8 @@ def main(argv=None):
                "all_wrong": sums[2].item() / n, "all_wrong_after": sums[3].item() / n, "replaced": int(sums[4].item()),
                "hint_frac": sums[5].item() / max(1, sums[6].item()), "loss": stats[0].item(), "kl": stats[1].item(),
                "clip_frac": stats[2].item(), "grad_norm": gnorm, "lr": lr, "rollout_s": t_roll, "train_s": t_train,
-               "tok_per_s": sums[8].item() / t_roll}
+               "tok_per_s": sums[8].item() / t_roll,
+               "mem_gb": torch.cuda.max_memory_allocated() / 1e9 if rt.device.type == "cuda" else 0.0}
         rec = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in rec.items()}
         history.append(rec)
         M.print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
