@@ -128,18 +128,17 @@ def hint_canvas(trace_ids: list[int], gen_len: int, eta: float, rng: random.Rand
     else:
         shown = set(rng.sample(range(N), int(eta * N)))
     stretch = min(max(limit / len(trace_ids), 1.0), 1.5) if cfg.hint_stretch else 1.0
-    end = 0
+    end, prev = 0, None  # end of the last placed chunk in the canvas; original end of the last shown chunk
     for j in sorted(shown):
         s, e = chunks[j]
-        if cfg.hint_stretch:  # first chunk at s*stretch, then stretched gaps capped at 100 (B.2.3 step 7)
-            gap = s - (chunks[j - 1][1] if j > 0 else 0)
-            start = int(s * stretch) if end == 0 else end + min(int(gap * stretch), 100)
+        if cfg.hint_stretch:  # first chunk at s*stretch, then the hidden gaps stretched, capped at 100 (B.2.3)
+            start = int(s * stretch) if prev is None else end + min(int((s - prev) * stretch), 100)
         else:
             start = s
-        e = min(start + e - s, limit)
-        if start < e:
-            pinned[start:e] = torch.tensor(trace_ids[s:s + e - start])
-            end = e
+        prev, stop = e, min(start + e - s, limit)
+        if start < stop:
+            pinned[start:stop] = torch.tensor(trace_ids[s:s + stop - start])
+            end = stop
     return pinned
 
 
