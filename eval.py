@@ -100,14 +100,13 @@ class Config:
 
 
 def read_records(path: str, rank: int) -> dict:
-    """{(id, sample): record} of an earlier run. A line cut short by a crash does not parse: it is dropped
-    and redone, and rank 0 rewrites the file without it, so that appends start on a fresh line."""
+    """{(id, sample): record} of an earlier run; a line cut short by a crash is dropped (and redone)."""
     recs = {}
     for line in open(path) if os.path.exists(path) else []:
         with contextlib.suppress(json.JSONDecodeError, KeyError, TypeError):
             r = json.loads(line)
             recs[r["id"], r["sample"]] = r
-    if rank == 0:  # other ranks may still be reading: the atomic rename leaves their open file intact
+    if rank == 0:  # rewritten without it, so appends start on a fresh line; the rename spares open readers
         M._atomic_write(path, lambda tmp: append(tmp, recs.values()))
     return recs
 
@@ -194,5 +193,8 @@ def main(argv=None):
 if __name__ == "__main__":
     try:
         main()
+        dist.barrier()  # all ranks done before the group goes: gloo aborts a process whose peer left first
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
+    finally:
+        dist.is_initialized() and dist.destroy_process_group()

@@ -414,5 +414,8 @@ def main(argv=None):
 if __name__ == "__main__":
     try:
         main()
+        dist.barrier()  # all ranks done before the group goes: gloo aborts a process whose peer left first
     except (ValueError, FileNotFoundError) as e:
         sys.exit(f"error: {e}")
+    finally:
+        dist.is_initialized() and dist.destroy_process_group()

@@ -4,4 +4,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 python sft.py --preset=tiny --out_dir=out/sft                            # masked-diffusion SFT
 python train_igpo.py --preset=tiny --init_from=out/sft --out_dir=out/igpo   # IGPO from the SFT checkpoint
-python eval.py --ckpt=out/igpo --task=toy --gen_lens=32 --block_len=8      # held-out accuracy
+python eval.py --ckpt=out/igpo --task=toy                                   # held-out accuracy
