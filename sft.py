@@ -95,6 +95,20 @@ def sft_loss(logits, response, masked, p):
     return ((ce * masked) / p[:, None]).sum(1).div(response.shape[1]).mean()
 
 
+def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int):
+    """Weights (adapters merged in) + config.json, the adapters alone with LoRA, this rank's optimizer state
+    (resuming needs the same world size), then meta.json: written last, it marks a complete checkpoint.
+    Every rank calls it (gathering sharded weights is collective). train_igpo.py saves the same way."""
+    M.save(model, out_dir, rank=rank)
+    if M.lora_modules(model):
+        M.save_lora(model, out_dir, rank=rank)
+    os.makedirs(out_dir, exist_ok=True)
+    M._atomic_write(os.path.join(out_dir, f"optim.{rank}.pt"), lambda tmp: torch.save(opt.state_dict(), tmp))
+    dist.barrier()
+    if rank == 0:
+        M.write_json(os.path.join(out_dir, "meta.json"), {"step": step, "config": dataclasses.asdict(cfg)})
+
+
 def lr_at(step: int, cfg: Config) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -157,16 +171,6 @@ def main(argv=None):
         os.makedirs(cfg.out_dir, exist_ok=True)
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
 
-    def checkpoint():
-        M.save(model, ckpt_dir, rank=rt.rank)  # full weights, adapters merged in
-        if cfg.lora_r:
-            M.save_lora(model, ckpt_dir, rank=rt.rank)
-        os.makedirs(ckpt_dir, exist_ok=True)
-        M._atomic_write(os.path.join(ckpt_dir, f"optim.{rt.rank}.pt"), lambda tmp: torch.save(opt.state_dict(), tmp))
-        dist.barrier()
-        if rt.rank == 0:  # meta.json last: its presence marks a complete checkpoint
-            M.write_json(os.path.join(ckpt_dir, "meta.json"), {"step": step, "config": dataclasses.asdict(cfg)})
-
     t0, losses, rec = time.time(), [], {"loss": None}
     model.train()
     while step < cfg.max_steps:
@@ -200,7 +204,7 @@ def main(argv=None):
                 with open(os.path.join(cfg.out_dir, "log.jsonl"), "a") as f:
                     f.write(json.dumps(rec) + "\n")
         if step % cfg.ckpt_interval == 0 or step == cfg.max_steps or out_of_time:
-            checkpoint()
+            save_checkpoint(model, opt, ckpt_dir, step, cfg, rt.rank)
         if out_of_time:
             break
     train_seconds = time.time() - t0

@@ -30,6 +30,7 @@ from data import get_task
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from eval import evaluate, generate
 from sample import left_pad
+from sft import save_checkpoint
 
 
 @dataclass
@@ -393,13 +394,7 @@ def main(argv=None):
                 log("samples.jsonl", {"step": step + 1, "prompt": task.prompt(exs[i // G]), "rollout": texts[i],
                                       "reward": rewards.flatten()[i].item()})
         if (step + 1) % cfg.ckpt_interval == 0 or done:
-            M.save(model, cfg.out_dir, rank=rt.rank)  # full weights (adapters merged in): eval.py loads them
-            if cfg.lora_r:
-                M.save_lora(model, cfg.out_dir, rank=rt.rank)
-            M._atomic_write(os.path.join(cfg.out_dir, f"optim.{rt.rank}.pt"), lambda tmp: torch.save(opt.state_dict(), tmp))
-            dist.barrier()
-            if rt.rank == 0:  # meta.json last: it marks a complete checkpoint
-                M.write_json(os.path.join(cfg.out_dir, "meta.json"), {"step": step + 1, "config": dataclasses.asdict(cfg)})
+            save_checkpoint(model, opt, cfg.out_dir, step + 1, cfg, rt.rank)  # eval.py loads the merged weights
     final = res if cfg.max_steps > start else first_eval
     summary = {"steps": cfg.max_steps, "start_accuracy": first_eval["accuracy"], "final_accuracy": final["accuracy"],
                "final_by_level": final["by_level"], "wall_seconds": round(time.time() - t_start, 1),
