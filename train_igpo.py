@@ -224,14 +224,15 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
         hint_fracs = (pins != mask_id).float().mean(1).tolist()
         inp = generate(model, rt, enc, [prompts[g] for g in groups for _ in range(G)], L, cfg.block_len, cfg.steps,
                        cfg.temperature, pinned=pins, seed=seed + 7, desc="inpaint", cache=cfg.rollout_cache)
+        inp_texts = [decode(enc, c) for c in inp]  # decoded once: scored here, rewarded below
         for k, g in enumerate(groups):
-            ok = [j for j in range(G) if task.correct(decode(enc, inp[k * G + j]), exs[g])]
+            ok = [j for j in range(G) if task.correct(inp_texts[k * G + j], exs[g])]
             chosen = rng.sample(ok, min(len(ok), int(cfg.replace_frac * G)))  # correct inpainted rollouts only
             for slot, j in enumerate(chosen):  # all G rollouts are wrong: overwrite slots 0..K-1
                 r, c = g * G + slot, inp[k * G + j]
                 comps[r] = torch.tensor(c, device=rt.device)
                 hint_mask[r] = pins[k * G + j].to(rt.device) != mask_id
-                correct[g, slot], rewards[g, slot] = True, task.reward(decode(enc, c), exs[g])
+                correct[g, slot], rewards[g, slot] = True, task.reward(inp_texts[k * G + j], exs[g])
                 texts[r] = mark_hints(enc, c, hint_mask[r].tolist())
             n_replaced += len(chosen)
     return dict(comps=comps, rewards=rewards, correct=correct, hint_mask=hint_mask, texts=texts,
