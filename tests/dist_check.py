@@ -43,6 +43,7 @@ def main(out_dir):
     sd = M.full_state_dict(net)
     if rt.rank == 0:
         torch.save({"losses": losses, "state": sd}, os.path.join(out_dir, f"world{rt.world_size}.pt"))
+    dist.barrier()  # every rank done before the group goes: gloo aborts a process whose peer left first
     dist.destroy_process_group()
 
 
