@@ -14,6 +14,7 @@ import json
 import math
 import os
 import random
+import shutil
 import sys
 import time
 from dataclasses import dataclass
@@ -96,17 +97,31 @@ def sft_loss(logits, response, masked, p):
 
 
 def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int):
-    """Weights (adapters merged in) + config.json, the adapters alone with LoRA, this rank's optimizer state
-    (resuming needs the same world size), then meta.json: written last, it marks a complete checkpoint.
+    """Weights (adapters merged in) + config.json, the adapters alone with LoRA, each rank's optimizer state
+    (resuming needs the same world size) and meta.json, staged in out_dir/.next/ and then moved into out_dir:
+    a crash at any point leaves the previous checkpoint or the new one, never a mix (commit_checkpoint).
     Every rank calls it (gathering sharded weights is collective). train_igpo.py saves the same way."""
-    M.save(model, out_dir, rank=rank)
+    stage = os.path.join(out_dir, ".next")
+    M.save(model, stage, rank=rank)
     if M.lora_modules(model):
-        M.save_lora(model, out_dir, rank=rank)
-    os.makedirs(out_dir, exist_ok=True)
-    M._atomic_write(os.path.join(out_dir, f"optim.{rank}.pt"), lambda tmp: torch.save(opt.state_dict(), tmp))
+        M.save_lora(model, stage, rank=rank)
+    os.makedirs(stage, exist_ok=True)
+    torch.save(opt.state_dict(), os.path.join(stage, f"optim.{rank}.pt"))
     dist.barrier()
-    if rank == 0:
-        M.write_json(os.path.join(out_dir, "meta.json"), {"step": step, "config": dataclasses.asdict(cfg)})
+    if rank == 0:  # meta.json marks the staged checkpoint complete: from here on a crash is rolled forward
+        M.write_json(os.path.join(stage, "meta.json"), {"step": step, "config": dataclasses.asdict(cfg)})
+        commit_checkpoint(out_dir)
+    dist.barrier()
+
+
+def commit_checkpoint(out_dir: str):
+    """Move a complete staged checkpoint (out_dir/.next/ with its meta.json) into out_dir, meta.json last;
+    drop an incomplete one. Run by rank 0 after each save and before a resume: it finishes an interrupted move."""
+    stage = os.path.join(out_dir, ".next")
+    done = os.path.isfile(os.path.join(stage, "meta.json"))  # else the save itself was cut short: drop it
+    for f in sorted(os.listdir(stage) if done else [], key=lambda f: f == "meta.json"):
+        os.replace(os.path.join(stage, f), os.path.join(out_dir, f))
+    shutil.rmtree(stage, ignore_errors=True)
 
 
 def lr_at(step: int, cfg: Config) -> float:
@@ -134,6 +149,9 @@ def main(argv=None):
     rt = M.setup(cfg.device, cfg.seed)
     assert cfg.batch_size % rt.world_size == 0, f"batch_size={cfg.batch_size} must divide by world size {rt.world_size}"
     ckpt_dir = cfg.out_dir  # the run folder is the checkpoint: model.safetensors, config.json, meta.json
+    if cfg.resume and rt.rank == 0:
+        commit_checkpoint(ckpt_dir)  # finish (or drop) a save that a crash interrupted
+    dist.barrier()
     resume = cfg.resume and os.path.isfile(os.path.join(ckpt_dir, "meta.json"))
     dtype = getattr(torch, cfg.dtype)
     if resume and not cfg.lora_r:
@@ -189,8 +207,7 @@ def main(argv=None):
         opt.zero_grad(set_to_none=True)
         step += 1
         losses.append(loss.detach())
-        late = cfg.max_minutes > 0 and time.time() - t0 > 60 * cfg.max_minutes
-        out_of_time = torch.tensor(float(late), device=rt.device)
+        out_of_time = torch.tensor(float(0 < cfg.max_minutes < (time.time() - t0) / 60), device=rt.device)
         dist.all_reduce(out_of_time, op=dist.ReduceOp.MAX)  # every rank stops at the same step (FSDP needs it)
         out_of_time = bool(out_of_time.item())
         if step % cfg.log_interval == 0 or step == cfg.max_steps or out_of_time:

@@ -30,7 +30,7 @@ from data import get_task
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from eval import evaluate, generate
 from sample import left_pad
-from sft import save_checkpoint
+from sft import commit_checkpoint, save_checkpoint
 
 
 @dataclass
@@ -75,7 +75,7 @@ class Config:
     levels: str = "4,5,6"         # toy task: difficulty mix of the RL prompts (the hard ones: 1-3 are mostly solved)
     eval_interval: int = 10
     n_eval: int = 200
-    ckpt_interval: int = 10
+    ckpt_interval: int = 10       # rounds between checkpoints (and one at the end); 0 = never save
     resume: bool = False
     seed: int = 1337
     device: str = ""
@@ -285,6 +285,9 @@ def main(argv=None):
     assert cfg.prompts_per_step % rt.world_size == 0, f"prompts_per_step must divide by world size {rt.world_size}"
     assert cfg.ratio in ("sequence", "token"), f"--ratio={cfg.ratio}: expected sequence or token"
     n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
+    if cfg.resume and rt.rank == 0:
+        commit_checkpoint(cfg.out_dir)  # finish (or drop) a save that a crash interrupted
+    dist.barrier()
     resume = cfg.resume and os.path.isfile(os.path.join(cfg.out_dir, "meta.json"))
 
     dtype = getattr(torch, cfg.dtype)
@@ -394,7 +397,7 @@ def main(argv=None):
             for i in dict.fromkeys(shown):  # a few rollouts of this round, hints marked [[...]]
                 log("samples.jsonl", {"step": step + 1, "prompt": task.prompt(exs[i // G]), "rollout": texts[i],
                                       "reward": rewards.flatten()[i].item()})
-        if (step + 1) % cfg.ckpt_interval == 0 or done:
+        if cfg.ckpt_interval and ((step + 1) % cfg.ckpt_interval == 0 or done):
             save_checkpoint(model, opt, cfg.out_dir, step + 1, cfg, rt.rank)  # eval.py loads the merged weights
     final = res if cfg.max_steps > start else first_eval
     summary = {"steps": cfg.max_steps, "start_accuracy": first_eval["accuracy"], "final_accuracy": final["accuracy"],

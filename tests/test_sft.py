@@ -1,5 +1,6 @@
 """SFT loss, the toy task, and exact resume. Run: python -m pytest -q tests/test_sft.py"""
 import math
+import os
 
 import torch
 
@@ -46,8 +47,21 @@ def test_resumed_sft_equals_uninterrupted(tmp_path):
     common = ["--preset=tiny", "--batch_size=8", "--n_eval=0", "--log_interval=1", "--warmup=2", "--max_steps=4"]
     a = sft.main(common + [f"--out_dir={tmp_path}/a"])
     sft.main(common + [f"--out_dir={tmp_path}/b", "--max_minutes=0.0000001"])  # stops after one step
+    os.makedirs(f"{tmp_path}/b/.next")  # a later save cut short by a crash: no meta.json, a torn weights file
+    open(f"{tmp_path}/b/.next/model.safetensors", "wb").write(b"torn")
     b = sft.main(common + [f"--out_dir={tmp_path}/b", "--resume=True"])
     assert a["steps"] == b["steps"] == 4 and a["final_loss"] == b["final_loss"]
     from safetensors.torch import load_file
     wa, wb = load_file(f"{tmp_path}/a/model.safetensors"), load_file(f"{tmp_path}/b/model.safetensors")
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_an_interrupted_checkpoint_move_is_rolled_forward(tmp_path):
+    for d, step in ((tmp_path, 1), (tmp_path / ".next", 2)):  # the checkpoint of step 1, step 2's staged
+        os.makedirs(d, exist_ok=True)
+        for f in ("model.safetensors", "optim.0.pt", "meta.json"):
+            (d / f).write_text(f"{f} {step}")
+    os.replace(tmp_path / ".next" / "model.safetensors", tmp_path / "model.safetensors")  # crashed mid-move
+    sft.commit_checkpoint(str(tmp_path))
+    assert sorted(os.listdir(tmp_path)) == ["meta.json", "model.safetensors", "optim.0.pt"]
+    assert all((tmp_path / f).read_text() == f"{f} 2" for f in os.listdir(tmp_path))
