@@ -119,15 +119,15 @@ class Transformer(nn.Module):
 
     @torch.no_grad()
     def init_weights(self, seed: int = 0):
-        """Random init (after to_empty on a meta-built model). Same seed -> same weights anywhere."""
-        g, std = torch.Generator().manual_seed(seed), 0.02
-        for name, p in self.named_parameters():  # fixed order, drawn on CPU, so results are device-independent
-            if name.endswith("norm.weight") or name.endswith("ln_f.weight"):
-                w = torch.ones(p.shape)
+        """Random init (after to_empty on a meta-built model). Same seed and device type -> same weights."""
+        dev = next(self.parameters()).device  # drawn where they live: the 8B's 8e9 values in seconds on a GPU
+        g, std, depth = torch.Generator(dev).manual_seed(seed), 0.02, math.sqrt(2 * self.config.n_layer)
+        for name, p in self.named_parameters():  # a fixed order: every rank of a device type draws the same weights
+            if p.dim() == 1:  # RMSNorm gains (there are no biases)
+                p.fill_(1.0)
             else:  # residual outputs scaled down with depth (GPT-2 / nanoGPT)
                 residual = ".blocks." in name and name.endswith(("attn_out.weight", "ff_out.weight"))
-                w = torch.randn(p.shape, generator=g) * (std / math.sqrt(2 * self.config.n_layer) if residual else std)
-            p.copy_(w.to(p.dtype))
+                p.copy_(torch.randn(p.shape, generator=g, device=dev) * (std / depth if residual else std))
 
     def forward(self, idx, pad_mask=None, out: tuple | None = None, kv=None):
         """idx (B, T) token ids -> logits (B, T, V), or (B, end-start, V) for out=(start, end).

@@ -8,4 +8,4 @@ cd "$(dirname "$0")/.."
 export PYTHONUNBUFFERED=1
 python bench.py --preset=llada-8b
 python train_igpo.py --preset=llada-8b --init_from= --task=toy --eval_task=toy --levels=6 --max_steps=1 \
-    --prompts_per_step=1 --n_eval=0 --out_dir=/tmp/igpo_8b_check
+    --prompts_per_step=1 --n_eval=0 --ckpt_interval=0 --out_dir=/tmp/igpo_8b_check
