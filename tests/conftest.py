@@ -1,5 +1,6 @@
 """Shared fixtures: the byte tokenizer, a seeded tiny model, the toy task. Run: python -m pytest -q tests"""
 import os
+import subprocess
 import sys
 
 import pytest
@@ -11,6 +12,7 @@ torch.set_num_threads(1)  # tiny models: one thread is fastest, and stays fast o
 import model as M  # noqa: E402
 from data.tokenizer import EOS, MASK, get_tokenizer, special_id  # noqa: E402
 
+REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 TINY = M.ModelConfig(vocab_size=264, n_layer=2, n_head=4, n_embd=32, mlp_hidden=64, max_seq_len=128)
 
 
@@ -27,3 +29,15 @@ def ids(enc):
 @pytest.fixture
 def tiny():
     return M.build(TINY, "cpu", seed=0).eval()
+
+
+def torchrun(args: list, nproc: int = 2):
+    """torchrun --standalone --nproc_per_node=nproc ARGS from the repository root, one thread per rank. About one
+    run in a hundred on a loaded CPU, a rank aborts after its last barrier, inside torch's gloo teardown, with
+    "terminate called without an active exception": that exit is let through and the caller checks the outputs
+    (all written before that barrier); any other failure shows the ranks' output."""
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
+    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
+                        *args], cwd=REPO, env={**env, "OMP_NUM_THREADS": "1"}, capture_output=True, text=True, timeout=240)
+    if p.returncode and "terminate called without an active exception" not in p.stderr:
+        raise AssertionError(f"torchrun {' '.join(args)}: exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")

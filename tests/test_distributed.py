@@ -5,21 +5,16 @@ import subprocess
 import sys
 
 import torch
+from conftest import torchrun
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
-def run(args, env_extra=None):
-    env = dict(os.environ, OMP_NUM_THREADS="1", **(env_extra or {}))
-    for k in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
-        env.pop(k, None)
-    subprocess.run(args, check=True, timeout=240, env=env, cwd=os.path.dirname(HERE))
-
-
 def test_two_ranks_match_one_rank_and_uneven_rerollouts_do_not_hang(tmp_path):
     script = os.path.join(HERE, "dist_check.py")
-    run([sys.executable, script, str(tmp_path)])
-    run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", script, str(tmp_path)])
+    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
+    subprocess.run([sys.executable, script, str(tmp_path)], check=True, timeout=240, env={**env, "OMP_NUM_THREADS": "1"})
+    torchrun([script, str(tmp_path)])
     one, two = torch.load(tmp_path / "world1.pt"), torch.load(tmp_path / "world2.pt")
     assert all(abs(a - b) < 1e-5 for a, b in zip(one["losses"], two["losses"])), (one["losses"], two["losses"])
     for k, v in one["state"].items():

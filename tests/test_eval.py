@@ -11,7 +11,7 @@ import torch
 
 import eval as E
 import model as M
-from conftest import TINY
+from conftest import TINY, torchrun
 from data import TASKS, arith
 from data.files import SHARED
 
@@ -119,10 +119,6 @@ def test_two_ranks_write_what_one_rank_writes(ckpt, tmp_path):
     Greedy generations are the same whatever the sharding."""
     argv = [f"--ckpt={ckpt}", *TOY, "--limit=5", "--batch_size=1", "--device=cpu"]
     E.main(argv + [f"--out_dir={tmp_path / 'one'}"])
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
-    # torchrun, as users launch it: its agent hosts the rendezvous store, so no rank outlives another's store
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2", "eval.py",
-                    *argv, f"--out_dir={tmp_path / 'two'}"], cwd=REPO, env={**env, "OMP_NUM_THREADS": "1"},
-                   check=True, timeout=180, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    torchrun(["eval.py", *argv, f"--out_dir={tmp_path / 'two'}"])  # as users launch it: the agent hosts the store
     one, two = (sorted(records(tmp_path / d / "generations_16.jsonl"), key=lambda r: r["id"]) for d in ("one", "two"))
     assert one == two and len(one) == 5
