@@ -13,8 +13,10 @@ ms/step is per forward (threshold decoding runs fewer than `steps`); x ref = spe
 
 Training row: train_igpo.token_logprobs forward + backward on one group (its G completions share one forward
 of the T = prompt + gen_len positions). MFU = model FLOPs per second / the device's dense bf16 peak, with
-PaLM's accounting per forward: 6 * (N_blocks * T + N_head * gen_len) + 12 * n_layer * n_embd * T^2
-(bidirectional attention: every query sees all T keys; the embedding is a lookup, no FLOPs).
+PaLM's accounting per sequence and forward: 2 * (N_blocks * rows + N_head * projected rows) + 4 * n_layer *
+n_embd * rows * keys (bidirectional attention: every row sees all keys; the embedding is a lookup, no FLOPs),
+backward = 2 forwards. For the samplers, from the shapes each forward gets: (a) all T rows through blocks and
+head, (b) all T rows through the blocks, the head on the current block only, (c) fewer rows against T keys.
 """
 import time
 from dataclasses import dataclass
@@ -83,9 +85,12 @@ def reference_generate(model, prompt, gen_len, block_len, steps, mask_id, temper
     return x[:, P:]
 
 
-def count_params(model):
-    n = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
-    return n(model.blocks), n(model.model.transformer.ff_out)
+def flops_counter(model):
+    """-> flops(rows, keys, out_rows): model FLOPs of one sequence's forward (PaLM): 2 per weight per row through
+    the blocks, 2 per head weight per projected row, attention's QK^T and AV: 4 * n_layer * n_embd * rows * keys."""
+    mc, n = model.config, lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
+    blocks, head = n(model.blocks), n(model.model.transformer.ff_out)
+    return lambda rows, keys, out_rows: 2 * (blocks * rows + head * out_rows) + 4 * mc.n_layer * mc.n_embd * rows * keys
 
 
 def main(argv=None):
@@ -108,22 +113,30 @@ def main(argv=None):
     g = torch.Generator().manual_seed(cfg.seed)
     prompt = torch.randint(0, min(cfg.mask_id, cfg.pad_id), (cfg.prompt_len,), generator=g).tolist()
     prompts, L, n_blocks = [prompt] * cfg.batch, cfg.gen_len, cfg.gen_len // cfg.block_len
-    forwards = [0]
-    model.register_forward_pre_hook(lambda m, a: forwards.__setitem__(0, forwards[0] + 1))
+    flops, counts = flops_counter(model), [0, 0]  # forwards and model FLOPs since the last reset, from the shapes each forward gets
+
+    def count(m, args, kw):  # keys: the whole canvas for a KV-cached slice (sample.KVCache), else the rows
+        (B, rows), kv, out = args[0].shape, kw.get("kv"), kw.get("out")
+        keys = rows if kv is None or kv.kv[0] is None else kv.kv[0][0].shape[2]
+        counts[0] += 1
+        counts[1] += B * flops(rows, keys, rows if out is None else out[1] - out[0])
+    model.register_forward_pre_hook(count, with_kwargs=True)
+    peak_flops = next((v for k, v in PEAK_FLOPS.items() if cuda and k in torch.cuda.get_device_name()), None)
+    mfu = lambda flops, sec: f"{100 * flops / sec / peak_flops:.1f}%" if peak_flops else "n/a"  # noqa: E731
     M.print0(f"bench {cfg.preset} | {cfg.ckpt or cfg.model} {dtype} on {rt.device} | batch {cfg.batch} prompt "
              f"{cfg.prompt_len} gen_len {L} block {cfg.block_len} steps {cfg.steps} temperature {cfg.temperature}")
 
     def run(fn, warmup_full=False):
         """fn(gen_len, steps) after a warm-up call (one block, or the whole run for torch.compile):
-        (seconds per run, forwards per run, peak memory)."""
+        (seconds per run, forwards per run, model FLOPs per run, peak memory)."""
         fn(L if warmup_full else cfg.block_len, cfg.steps if warmup_full else cfg.steps // n_blocks)
         sync()
         reset_peak()
-        forwards[0], t0 = 0, time.perf_counter()
+        counts[:], t0 = [0, 0], time.perf_counter()
         for _ in range(cfg.iters):
             fn(L, cfg.steps)
         sync()
-        return (time.perf_counter() - t0) / cfg.iters, forwards[0] / cfg.iters, peak()
+        return (time.perf_counter() - t0) / cfg.iters, counts[0] / cfg.iters, counts[1] / cfg.iters, peak()
 
     def sampler(m=model, **kw):
         gen = torch.Generator(rt.device).manual_seed(cfg.seed)
@@ -147,9 +160,11 @@ def main(argv=None):
     rows.append((f"(c) dual + threshold {cfg.threshold}", run(sampler(cache="dual", threshold=cfg.threshold))))
 
     base = rows[0][1][0]
-    M.print0(f"\n{'sampler':<26} {'tokens/s':>10} {'ms/step':>9} {'forwards':>9} {'peak mem':>10} {'x ref':>7}")
-    for name, (sec, fw, mem) in rows:  # ms/step: per forward
-        M.print0(f"{name:<26} {cfg.batch * L / sec:>10.1f} {1e3*sec/fw:>9.2f} {fw:>9.0f} {mem:>10} {base / sec:>7.2f}")
+    M.print0(f"\n{'sampler':<26} {'tokens/s':>10} {'ms/step':>9} {'forwards':>9} {'TFLOP/s':>8} {'MFU':>6} "
+             f"{'peak mem':>10} {'x ref':>7}")
+    for name, (sec, fw, fl, mem) in rows:  # ms/step: per forward
+        M.print0(f"{name:<26} {cfg.batch * L / sec:>10.1f} {1e3*sec/fw:>9.2f} {fw:>9.0f} {fl / sec / 1e12:>8.3f} "
+                 f"{mfu(fl, sec):>6} {mem:>10} {base / sec:>7.2f}")
 
     if cfg.train:
         from train_igpo import token_logprobs
@@ -162,15 +177,12 @@ def main(argv=None):
                 logp = token_logprobs(model, [prompt], cfg.pad_id, cfg.mask_id, gen_len, comps[:, :gen_len], cfg.batch)
             logp.mean().backward()
             model.zero_grad(set_to_none=True)
-        sec, _, mem = run(train_step, warmup_full=True)
+        sec, _, _, mem = run(train_step, warmup_full=True)
         T = cfg.prompt_len + L
-        n_blocks_params, n_head = count_params(model)
-        flops = 3 * (2 * (n_blocks_params * T + n_head * L) + 4 * mc.n_layer * mc.n_embd * T * T)  # fwd + bwd = 3 fwd
-        peak_flops = next((v for k, v in PEAK_FLOPS.items() if cuda and k in torch.cuda.get_device_name()), None)
-        mfu = f"{100 * flops / sec / peak_flops:.1f}%" if peak_flops else "n/a (no peak for this device)"
+        fl = 3 * flops(T, T, L)  # one forward of the T positions, the head on the L completion rows; bwd = 2 fwd
         M.print0(f"\ntrain: token_logprobs fwd+bwd, 1 prompt x {cfg.batch} completions ({T} positions): "
-                 f"{T / sec:.0f} tokens/s | {1000 * sec:.1f} ms | {flops / sec / 1e12:.2f} TFLOP/s | MFU {mfu} | "
-                 f"peak mem {mem} | N = {(n_blocks_params + n_head) / 1e6:.1f}M (blocks + head)")
+                 f"{T / sec:.0f} tokens/s | {1000 * sec:.1f} ms | {fl / sec / 1e12:.2f} TFLOP/s | MFU {mfu(fl, sec)} | "
+                 f"peak mem {mem} | N = {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M")
 
 
 if __name__ == "__main__":
