@@ -282,8 +282,9 @@ def main(argv=None):
     cfg = M.parse_args(Config(), argv, PRESETS)
     rt = M.setup(cfg.device, cfg.seed)
     # derived settings, checked once
-    assert cfg.prompts_per_step % rt.world_size == 0, f"prompts_per_step must divide by world size {rt.world_size}"
-    assert cfg.ratio in ("sequence", "token"), f"--ratio={cfg.ratio}: expected sequence or token"
+    if cfg.prompts_per_step % rt.world_size or cfg.ratio not in ("sequence", "token"):
+        raise ValueError(f"--prompts_per_step={cfg.prompts_per_step} must divide by the world size ({rt.world_size}), "
+                         f"--ratio={cfg.ratio} must be sequence or token")
     n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
     if cfg.resume and rt.rank == 0:
         commit_checkpoint(cfg.out_dir)  # finish (or drop) a save that a crash interrupted
@@ -354,6 +355,7 @@ def main(argv=None):
         with M.gathered(model):
             r = rollouts(model, rt, task, enc, exs, prompts, cfg, rng, seed=cfg.seed * 100003 + step)
             comps, rewards, correct, hint_mask, texts = r["comps"], r["rewards"], r["correct"], r["hint_mask"], r["texts"]
+            t_gen = time.time() - t0  # sampling (and scoring) only: the completions have come to the host
             adv = group_advantages(rewards, cfg.std_norm).flatten().to(rt.device)  # (n*G,)
             # ---- old and reference log-probs, frozen for the mu updates; one forward per distinct prompt
             n_old = cfg.mu if cfg.p_mask_prompt > 0 else 1  # d1: one prompt mask per inner iteration
@@ -364,7 +366,7 @@ def main(argv=None):
                     refs = [token_logprobs(ref or model, prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt,
                                            step * 97 + it) for it in range(n_old)] if cfg.beta > 0 else None
         keep = entropy_filter(hint_mask, olds[0][1], cfg.entropy_keep).float()  # (n*G, L)
-        t_roll = time.time() - t0
+        t_roll = time.time() - t0  # + the old/reference log-prob forwards (the entropy filter waits for them)
         # ---- mu optimizer steps on this round's rollouts
         model.train()
         lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
@@ -383,8 +385,8 @@ def main(argv=None):
         rec = {"step": step + 1, "reward": sums[0].item() / n, "accuracy": sums[1].item() / n,
                "all_wrong": sums[2].item() / n, "all_wrong_after": sums[3].item() / n, "replaced": int(sums[4].item()),
                "hint_frac": sums[5].item() / max(1, sums[6].item()), "loss": stats[0].item(), "kl": stats[1].item(),
-               "clip_frac": stats[2].item(), "grad_norm": gnorm, "lr": lr, "rollout_s": t_roll, "train_s": t_train,
-               "tok_per_s": sums[8].item() / t_roll,
+               "clip_frac": stats[2].item(), "grad_norm": gnorm, "lr": lr, "rollout_s": t_gen, "logp_s": t_roll - t_gen,
+               "train_s": t_train, "tok_per_s": sums[8].item() / t_gen,
                "mem_gb": torch.cuda.max_memory_allocated() / 1e9 if rt.device.type == "cuda" else 0.0}
         rec = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in rec.items()}
         history.append(rec)
