@@ -147,7 +147,8 @@ def get_batch(data, step: int, cfg: Config, rt: M.Runtime, pad_id: int):
 def main(argv=None):
     cfg = M.parse_args(Config(), argv, PRESETS)
     rt = M.setup(cfg.device, cfg.seed)
-    assert cfg.batch_size % rt.world_size == 0, f"batch_size={cfg.batch_size} must divide by world size {rt.world_size}"
+    if cfg.batch_size % rt.world_size:
+        raise ValueError(f"--batch_size={cfg.batch_size} must divide by the world size ({rt.world_size})")
     ckpt_dir = cfg.out_dir  # the run folder is the checkpoint: model.safetensors, config.json, meta.json
     if cfg.resume and rt.rank == 0:
         commit_checkpoint(ckpt_dir)  # finish (or drop) a save that a crash interrupted
@@ -224,9 +225,8 @@ def main(argv=None):
             save_checkpoint(model, opt, ckpt_dir, step, cfg, rt.rank)
         if out_of_time:
             break
-    train_seconds = time.time() - t0
 
-    summary = {"steps": step, "final_loss": rec["loss"], "train_seconds": round(train_seconds, 1)}
+    summary = {"steps": step, "final_loss": rec["loss"], "train_seconds": round(time.time() - t0, 1)}
     if cfg.n_eval > 0:
         summary.update(final_eval(model, rt, task, enc, cfg))
     if rt.rank == 0:

@@ -2,12 +2,15 @@
 rollouts with inpainting. Run: python -m pytest -q tests/test_igpo.py"""
 import math
 import random
+import subprocess
+import sys
 from types import SimpleNamespace
 
 import torch
 
 import model as M
 import train_igpo as T
+from conftest import REPO
 from data.tokenizer import decode
 
 
@@ -156,3 +159,8 @@ def test_resumed_igpo_run_equals_uninterrupted(tmp_path):
     lb = [line for line in open(f"{tmp_path}/b/log.jsonl") if '"reward"' in line]
     strip = lambda line: {k: v for k, v in __import__("json").loads(line).items() if not k.endswith("_s")}
     assert [strip(x) for x in la] == [strip(x) for x in lb]  # same metrics, step for step (timings aside)
+
+
+def test_bad_settings_are_a_one_line_error():
+    p = subprocess.run([sys.executable, "train_igpo.py", "--ratio=seq"], cwd=REPO, capture_output=True, text=True)
+    assert p.returncode == 1 and "Traceback" not in p.stderr and "--ratio=seq must be sequence or token" in p.stderr
