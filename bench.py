@@ -113,7 +113,7 @@ def main(argv=None):
     g = torch.Generator().manual_seed(cfg.seed)
     prompt = torch.randint(0, min(cfg.mask_id, cfg.pad_id), (cfg.prompt_len,), generator=g).tolist()
     prompts, L, n_blocks = [prompt] * cfg.batch, cfg.gen_len, cfg.gen_len // cfg.block_len
-    flops, counts = flops_counter(model), [0, 0]  # forwards and model FLOPs since the last reset, from the shapes each forward gets
+    flops, counts = flops_counter(model), [0, 0]  # forwards and model FLOPs since the last reset, from the shapes
 
     def count(m, args, kw):  # keys: the whole canvas for a KV-cached slice (sample.KVCache), else the rows
         (B, rows), kv, out = args[0].shape, kw.get("kv"), kw.get("out")

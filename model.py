@@ -1,21 +1,17 @@
 """
-A LLaDA-compatible masked-diffusion transformer, its weights I/O, and the runtime helpers every
-script shares.
+A LLaDA-compatible masked-diffusion transformer, its weights I/O, and the runtime helpers every script shares.
 
-    (a) model:    ModelConfig + PRESETS, the LLaDA block (pre-norm RMSNorm, fp32 RoPE, SwiGLU,
-                  bidirectional attention through SDPA, no biases, untied head). Module names mirror
-                  the Hugging Face checkpoint (model.transformer.blocks.{i}.q_proj, ...), so a LLaDA
-                  state dict maps onto it by name (IGPO.md B.1.3). LoRA: apply_lora, lora_off, merge_lora.
-    (b) weights:  save()/load() of our checkpoints (model.safetensors + config.json); load() also reads Hugging
-                  Face LLaDA folders, export_hf() writes them; save_lora()/load_lora(): the adapters alone.
-    (c) runtime:  setup() (process group, device, autocast, seed), shard() (FSDP2), gathered(),
-                  print0(), and the --key=value override helper.
+    (a) model:    ModelConfig + PRESETS, the LLaDA block (pre-norm RMSNorm, fp32 RoPE, SwiGLU, bidirectional SDPA, no
+                  biases, untied head), module names as in the HF checkpoint (IGPO.md B.1.3); LoRA.
+    (b) weights:  save()/load() of our checkpoints and of HF LLaDA folders, export_hf(), save_lora()/load_lora().
+    (c) runtime:  setup(), shard() (FSDP2), gathered(), run_main(), print0(), the --key=value override helper.
 """
 import contextlib
 import dataclasses
 import json
 import math
 import os
+import pathlib
 import sys
 from dataclasses import dataclass
 
@@ -237,10 +233,7 @@ def _atomic_write(path: str, write):
 
 
 def write_json(path: str, obj):
-    def w(tmp):
-        with open(tmp, "w") as f:
-            json.dump(obj, f, indent=2)
-    _atomic_write(path, w)
+    _atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(json.dumps(obj, indent=2)))
 
 
 def full_state_dict(model) -> dict:
@@ -409,17 +402,15 @@ def setup(device: str = "", seed: int = 0) -> Runtime:
     if use_cuda:
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
-        backend = "nccl" if use_cuda else "gloo"
         kw = {} if "RANK" in os.environ else dict(store=dist.HashStore(), rank=0, world_size=1)  # no torchrun: 1 of 1
-        dist.init_process_group(backend, device_id=dev if use_cuda and kw == {} else None, **kw)
+        dist.init_process_group("nccl" if use_cuda else "gloo", device_id=dev if use_cuda and kw == {} else None, **kw)
     torch.manual_seed(seed)  # one shared seed for init; samplers add the rank themselves
     torch.backends.cuda.matmul.allow_tf32 = True  # no effect on CPU
     return Runtime(rank, world, dev, torch.autocast("cuda", dtype=torch.bfloat16) if use_cuda else contextlib.nullcontext())
 
 
 def shard(model: Transformer, rt: Runtime) -> Transformer:
-    """FSDP2: fully_shard each block, then the root. The only world-size branch of the codebase:
-    at world size 1 sharding only costs time (STYLE.md 3.3)."""
+    """FSDP2 on each block, then the root; the codebase's one world-size branch: at 1, sharding only costs time."""
     if rt.world_size == 1:
         return model
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
@@ -433,10 +424,8 @@ def shard(model: Transformer, rt: Runtime) -> Transformer:
 
 @contextlib.contextmanager
 def gathered(model):
-    """Keep FSDP2 parameters unsharded for a rollout phase. Inside, ranks may run different numbers of
-    forwards (IGPO re-rolls only all-wrong groups, a per-rank count) without deadlocking (STYLE.md 3.4),
-    and the all-gathers happen once per phase instead of once per block per denoising step.
-    A no-op for an unsharded model."""
+    """Keep FSDP2 parameters unsharded for a rollout phase (a no-op unsharded): ranks may then run different numbers
+    of forwards (IGPO re-rolls a per-rank count of groups) without deadlocking, and gather once per phase."""
     from torch.distributed.fsdp import FSDPModule
     fsdp = [m for m in model.modules() if isinstance(m, FSDPModule)]
     if fsdp:
@@ -448,6 +437,17 @@ def gathered(model):
         if fsdp:
             [m.reshard() for m in fsdp]
             model.set_reshard_after_forward(True)
+
+
+def run_main(main):
+    """Scripts' entry point: bad input is a one-line error; a last barrier (gloo aborts a rank whose peer left)."""
+    try:
+        main()
+        dist.is_initialized() and dist.barrier()
+    except (ValueError, FileNotFoundError) as e:
+        sys.exit(f"error: {e}")
+    finally:
+        dist.is_initialized() and dist.destroy_process_group()
 
 
 def print0(*args, **kwargs):

@@ -6,7 +6,6 @@ The same function serves RL rollouts, IGPO's hinted re-rollouts and evaluation.
     python sample.py --ckpt=out/sft --prompt="07 +2 -3 +1........." --show=True  # watch the canvas fill in
 """
 import contextlib
-import sys
 from dataclasses import dataclass
 
 import torch
@@ -177,7 +176,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
+    from model import run_main
+    run_main(main)

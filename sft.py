@@ -15,7 +15,6 @@ import math
 import os
 import random
 import shutil
-import sys
 import time
 from dataclasses import dataclass
 
@@ -251,10 +250,4 @@ def final_eval(model, rt, task, enc, cfg: Config) -> dict:
 
 
 if __name__ == "__main__":
-    try:
-        main()
-        dist.barrier()  # all ranks done before the group goes: gloo aborts a process whose peer left first
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
-    finally:
-        dist.is_initialized() and dist.destroy_process_group()
+    M.run_main(main)

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import os
 import random
-import sys
 import time
 from dataclasses import dataclass
 
@@ -413,10 +412,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    try:
-        main()
-        dist.barrier()  # all ranks done before the group goes: gloo aborts a process whose peer left first
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
-    finally:
-        dist.is_initialized() and dist.destroy_process_group()
+    M.run_main(main)

@@ -159,6 +159,7 @@ def test_resumed_igpo_run_equals_uninterrupted(tmp_path):
     lb = [line for line in open(f"{tmp_path}/b/log.jsonl") if '"reward"' in line]
     strip = lambda line: {k: v for k, v in __import__("json").loads(line).items() if not k.endswith("_s")}
     assert [strip(x) for x in la] == [strip(x) for x in lb]  # same metrics, step for step (timings aside)
+    assert a["final_accuracy"] == b["final_accuracy"]
 
 
 def test_bad_settings_are_a_one_line_error():
