@@ -96,6 +96,8 @@ class Config:
     out_dir: str = ""           # "" = out/eval/<task>
     seed: int = 0
     device: str = ""            # "" = cuda if available, else cpu
+    dtype: str = ""             # weights; "" = bfloat16 on CUDA (LLaDA's own: no weight casts every step), else float32
+    compile: bool = False       # torch.compile the model (toy, 1000 problems on 2 CPU cores: 21.4 s -> 18.0 s)
 
 
 def read_records(path: str, rank: int) -> dict:
@@ -128,8 +130,9 @@ def main(argv=None):
     for L, steps in plan:  # divisibility errors before loading an 8B model; prompt lengths are checked below
         check_settings(0, L, block_len, steps, L)
     out_dir = cfg.out_dir or os.path.join("out", "eval", cfg.task)
+    dtype = cfg.dtype or ("bfloat16" if torch.cuda.is_available() and cfg.device != "cpu" else "float32")
     settings = dict(ckpt=os.path.abspath(cfg.ckpt), task=cfg.task, block_len=block_len, steps=cfg.steps,
-                    temperature=cfg.temperature, seed=cfg.seed, cache=cfg.cache)
+                    temperature=cfg.temperature, seed=cfg.seed, cache=cfg.cache, dtype=dtype)
     if os.path.exists(p := os.path.join(out_dir, "settings.json")) and json.load(open(p)) != settings:
         # resuming into generations made otherwise would mix two protocols in one number
         raise ValueError(f"{out_dir} holds generations made with other settings ({p}); pass another --out_dir")
@@ -137,7 +140,8 @@ def main(argv=None):
     rt = M.setup(cfg.device, cfg.seed)
     # no FSDP: every rank holds the whole model (8B fits one GPU), so ranks never forward in lockstep;
     # only the per-batch gather below is collective, and every rank runs the same number of batches
-    model = M.load(cfg.ckpt, rt.device).eval()
+    model = M.load(cfg.ckpt, rt.device, getattr(torch, dtype)).eval()
+    model = torch.compile(model) if cfg.compile else model
     enc = get_tokenizer(model.config.tokenizer)
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     examples = task.load("test")[:cfg.limit or None]

@@ -163,7 +163,7 @@ def main(argv=None):
     if not cfg.ckpt:
         raise SystemExit("--ckpt=DIR is required (a folder written by sft.py or train_igpo.py)")
     device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
-    model = load(cfg.ckpt, device).eval()
+    model = load(cfg.ckpt, device, torch.bfloat16 if device == "cuda" else torch.float32).eval()  # LLaDA's dtype
     enc = get_tokenizer(model.config.tokenizer)
     mask_id = special_id(enc, MASK)
 
