@@ -101,6 +101,9 @@ def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int):
     a crash at any point leaves the previous checkpoint or the new one, never a mix (commit_checkpoint).
     Every rank calls it (gathering sharded weights is collective). train_igpo.py saves the same way."""
     stage = os.path.join(out_dir, ".next")
+    if rank == 0:
+        shutil.rmtree(stage, ignore_errors=True)  # what a crashed save left: not part of this checkpoint
+    dist.barrier()
     M.save(model, stage, rank=rank)
     if M.lora_modules(model):
         M.save_lora(model, stage, rank=rank)

@@ -281,9 +281,10 @@ def main(argv=None):
     cfg = M.parse_args(Config(), argv, PRESETS)
     rt = M.setup(cfg.device, cfg.seed)
     # derived settings, checked once
-    if cfg.prompts_per_step % rt.world_size or cfg.ratio not in ("sequence", "token"):
-        raise ValueError(f"--prompts_per_step={cfg.prompts_per_step} must divide by the world size ({rt.world_size}), "
-                         f"--ratio={cfg.ratio} must be sequence or token")
+    if cfg.prompts_per_step % rt.world_size:
+        raise ValueError(f"--prompts_per_step={cfg.prompts_per_step} must divide by the world size ({rt.world_size})")
+    if cfg.ratio not in ("sequence", "token"):
+        raise ValueError(f"--ratio={cfg.ratio}: expected sequence or token")
     n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
     if cfg.resume and rt.rank == 0:
         commit_checkpoint(cfg.out_dir)  # finish (or drop) a save that a crash interrupted

@@ -164,4 +164,4 @@ def test_resumed_igpo_run_equals_uninterrupted(tmp_path):
 
 def test_bad_settings_are_a_one_line_error():
     p = subprocess.run([sys.executable, "train_igpo.py", "--ratio=seq"], cwd=REPO, capture_output=True, text=True)
-    assert p.returncode == 1 and "Traceback" not in p.stderr and "--ratio=seq must be sequence or token" in p.stderr
+    assert p.returncode == 1 and "Traceback" not in p.stderr and "--ratio=seq: expected sequence or token" in p.stderr
