@@ -3,7 +3,8 @@ How far the KV-cache approximations move greedy held-out accuracy on the toy tas
 prefix vs dual cache on the same problems, over several disjoint draws of the test split, with the number
 of problems each mode gets right that the exact sampler gets wrong (gains) and the other way round (losses).
 
-    python runs/cache_accuracy.py --ckpt=out/sft --draws=4      # 4 x 1000 problems, about 5 min on 2 cores
+    python runs/cache_accuracy.py --ckpt=out/sft --draws=4              # 4 x 1000 problems, about 5 min on 2 cores
+    python runs/cache_accuracy.py --ckpt=out/sft --draws=4 --refresh=4  # caches also refreshed mid-block
 """
 import os
 import sys
@@ -23,6 +24,7 @@ class Config:
     gen_len: int = 24           # the toy evaluation settings of sft.py / train_igpo.py / eval.py
     block_len: int = 8
     steps: int = 24
+    refresh: int = 0            # cached modes also refresh every k steps (sample.py; 1 = exact)
 
 
 def main(argv=None):
@@ -36,7 +38,8 @@ def main(argv=None):
         exs = arith.load("test", seed=seed)
         prompts = [chat(enc, arith.prompt(ex)) for ex in exs]
         ok = {mode: [arith.correct(decode(enc, c), ex) for c, ex in zip(generate(
-              model, rt, enc, prompts, cfg.gen_len, cfg.block_len, cfg.steps, cache=mode), exs)] for mode in totals}
+              model, rt, enc, prompts, cfg.gen_len, cfg.block_len, cfg.steps, cache=mode, refresh=cfg.refresh), exs)]
+              for mode in totals}
         for mode, t in totals.items():
             t[0] += sum(ok[mode])
             t[1] += sum(a and not b for a, b in zip(ok[mode], ok["none"]))
