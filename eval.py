@@ -89,6 +89,7 @@ class Config:
     block_len: int = 0          # 0 = 32 (toy: 8)
     steps: int = 0              # denoising steps per gen_len; 0 = gen_len / 2 (d1's protocol, B.8.1; toy: gen_len)
     cache: str = "none"         # approximate KV cache for speed: none (exact), prefix, dual (sample.py)
+    refresh: int = 0            # with a cache: also refresh it every k steps (closer to exact, slower)
     k: int = 1                  # samples per problem: 1 = pass@1; AMC's protocol is avg@16 at temperature 0.1
     temperature: float = 0.0    # 0 = greedy
     batch_size: int = 64        # prompts per forward, per rank
@@ -132,7 +133,8 @@ def main(argv=None):
     out_dir = cfg.out_dir or os.path.join("out", "eval", cfg.task)
     dtype = cfg.dtype or ("bfloat16" if torch.cuda.is_available() and cfg.device != "cpu" else "float32")
     settings = dict(ckpt=os.path.abspath(cfg.ckpt), task=cfg.task, block_len=block_len, steps=cfg.steps,
-                    temperature=cfg.temperature, seed=cfg.seed, cache=cfg.cache, dtype=dtype)
+                    temperature=cfg.temperature, seed=cfg.seed, cache=cfg.cache, refresh=cfg.refresh,
+                    dtype=dtype)
     if os.path.exists(p := os.path.join(out_dir, "settings.json")) and json.load(open(p)) != settings:
         # resuming into generations made otherwise would mix two protocols in one number
         raise ValueError(f"{out_dir} holds generations made with other settings ({p}); pass another --out_dir")
@@ -171,7 +173,7 @@ def main(argv=None):
             batch, new = mine[b * cfg.batch_size:(b + 1) * cfg.batch_size], []
             if batch:  # a rank with nothing left still joins the gather
                 comps = sample(model, [prompts[i] for i, _ in batch], L, block_len, steps, mask_id, eos_id,
-                               cfg.temperature, generator=g, ctx=rt.ctx, cache=cfg.cache).tolist()  # (B, L)
+                               cfg.temperature, generator=g, ctx=rt.ctx, cache=cfg.cache, refresh=cfg.refresh).tolist()
                 for (i, j), c in zip(batch, comps):
                     text, ex = decode(enc, c), examples[i]
                     new.append({"id": ids[i], "sample": j, "question": ex["question"], "answer": ex["answer"],

@@ -60,6 +60,7 @@ class Config:
     temperature: float = 1.2      # rollouts (B.9); evaluation is greedy
     remasking: str = "low_confidence"
     rollout_cache: str = "none"   # approximate KV cache for rollouts (prefix, dual): faster, opt-in (sample.py)
+    rollout_refresh: int = 0      # with a cache: also refresh it every k sampler steps
     eta_low: float = 0.2          # hint fraction eta ~ U[eta_low, eta_high] per inpainted rollout
     eta_high: float = 0.6
     chunk_min: int = 5            # hint chunks of chunk_min..chunk_max tokens
@@ -204,7 +205,8 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
     G, L, mask_id = cfg.group_size, cfg.gen_len, special_id(enc, MASK)
     rows = [p for p in prompts for _ in range(G)]  # groups are contiguous rows
     comps = torch.tensor(generate(model, rt, enc, rows, L, cfg.block_len, cfg.steps, cfg.temperature, seed=seed,
-                                  desc="rollouts", cache=cfg.rollout_cache), device=rt.device)
+                                  desc="rollouts", cache=cfg.rollout_cache, refresh=cfg.rollout_refresh),
+                         device=rt.device)
     texts = [decode(enc, c) for c in comps.tolist()]
     correct = torch.tensor([task.correct(t, exs[i // G]) for i, t in enumerate(texts)]).view(-1, G)
     rewards = torch.tensor([task.reward(t, exs[i // G]) for i, t in enumerate(texts)], dtype=torch.float).view(-1, G)
@@ -222,7 +224,8 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
         pins = torch.stack(pins)  # (len(groups)*G, L)
         hint_fracs = (pins != mask_id).float().mean(1).tolist()
         inp = generate(model, rt, enc, [prompts[g] for g in groups for _ in range(G)], L, cfg.block_len, cfg.steps,
-                       cfg.temperature, pinned=pins, seed=seed + 7, desc="inpaint", cache=cfg.rollout_cache)
+                       cfg.temperature, pinned=pins, seed=seed + 7, desc="inpaint", cache=cfg.rollout_cache,
+                       refresh=cfg.rollout_refresh)
         inp_texts = [decode(enc, c) for c in inp]  # decoded once: scored here, rewarded below
         for k, g in enumerate(groups):
             ok = [j for j in range(G) if task.correct(inp_texts[k * G + j], exs[g])]
