@@ -113,14 +113,16 @@ def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps:
             with ctx:
                 logits = model(x[:, s:e], pad_mask, out=(lo - s, hi - s), kv=kv)  # (B, block_len, V): the block only
             logits = logits.double()  # float64: low-precision Gumbel noise hurts quality (LLaDA generate.py)
+            probs = F.softmax(logits, dim=-1)  # (B, block_len, V): one exp pass serves the noise and the confidence
             if temperature > 0:
-                # Gumbel-max: argmax exp(l) / (-log u)^tau == argmax l/tau + Gumbel, an exact sample at tau
+                # Gumbel-max: argmax p / (-log u)^tau == argmax exp(l) / (-log u)^tau (LLaDA's; p is exp(l) over a
+                # per-row constant) == argmax l/tau + Gumbel, an exact sample at tau
                 u = torch.rand(logits.shape, dtype=torch.float64, device=device, generator=generator)
-                x0 = (logits.exp() / (-torch.log(u)) ** temperature).argmax(-1)  # (B, block_len)
+                x0 = (probs / (-torch.log(u)) ** temperature).argmax(-1)  # (B, block_len)
             else:
                 x0 = logits.argmax(-1)
             if remasking == "low_confidence":  # confidence = untempered probability of the sampled token
-                conf = F.softmax(logits, dim=-1).gather(-1, x0[..., None]).squeeze(-1)
+                conf = probs.gather(-1, x0[..., None]).squeeze(-1)
             else:
                 conf = torch.rand(x0.shape, dtype=torch.float64, device=device, generator=generator)
             masked = x[:, lo:hi] == mask_id
