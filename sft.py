@@ -126,6 +126,15 @@ def commit_checkpoint(out_dir: str):
     shutil.rmtree(stage, ignore_errors=True)
 
 
+def resume_point(out_dir: str, rank: int) -> int:
+    """--resume: finish (or drop) a save a crash interrupted; -> the step of out_dir's checkpoint, 0 if none."""
+    if rank == 0:
+        commit_checkpoint(out_dir)
+    dist.barrier()
+    meta = os.path.join(out_dir, "meta.json")
+    return json.load(open(meta))["step"] if os.path.isfile(meta) else 0
+
+
 def lr_at(step: int, cfg: Config) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -152,10 +161,8 @@ def main(argv=None):
     if cfg.batch_size % rt.world_size:
         raise ValueError(f"--batch_size={cfg.batch_size} must divide by the world size ({rt.world_size})")
     ckpt_dir = cfg.out_dir  # the run folder is the checkpoint: model.safetensors, config.json, meta.json
-    if cfg.resume and rt.rank == 0:
-        commit_checkpoint(ckpt_dir)  # finish (or drop) a save that a crash interrupted
-    dist.barrier()
-    resume = cfg.resume and os.path.isfile(os.path.join(ckpt_dir, "meta.json"))
+    step = resume_point(ckpt_dir, rt.rank) if cfg.resume else 0
+    resume = step > 0
     dtype = getattr(torch, cfg.dtype)
     if resume and not cfg.lora_r:
         model = M.load(ckpt_dir, rt.device, dtype)
@@ -182,11 +189,8 @@ def main(argv=None):
              f"{len(data)} training examples | torch {torch.__version__}")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.95),
                             weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
-    step = 0
     if resume:  # optimizer state is per rank: resuming needs the same world size
         opt.load_state_dict(torch.load(os.path.join(ckpt_dir, f"optim.{rt.rank}.pt"), weights_only=False))
-        with open(os.path.join(ckpt_dir, "meta.json")) as f:
-            step = json.load(f)["step"]
         M.print0(f"resumed from {ckpt_dir} at step {step}")
     if rt.rank == 0:
         os.makedirs(cfg.out_dir, exist_ok=True)

@@ -29,7 +29,7 @@ from data import get_task
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from eval import evaluate, generate
 from sample import left_pad
-from sft import commit_checkpoint, save_checkpoint
+from sft import resume_point, save_checkpoint
 
 
 @dataclass
@@ -289,10 +289,8 @@ def main(argv=None):
     if cfg.ratio not in ("sequence", "token"):
         raise ValueError(f"--ratio={cfg.ratio}: expected sequence or token")
     n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
-    if cfg.resume and rt.rank == 0:
-        commit_checkpoint(cfg.out_dir)  # finish (or drop) a save that a crash interrupted
-    dist.barrier()
-    resume = cfg.resume and os.path.isfile(os.path.join(cfg.out_dir, "meta.json"))
+    start = resume_point(cfg.out_dir, rt.rank) if cfg.resume else 0
+    resume = start > 0
 
     dtype = getattr(torch, cfg.dtype)
 
@@ -318,11 +316,8 @@ def main(argv=None):
     train, test = task.load("train", **kw), eval_task.load("test")[: cfg.n_eval]
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.99),
                             weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
-    start = 0
     if resume:  # optimizer state is per rank: resuming needs the same world size
         opt.load_state_dict(torch.load(os.path.join(cfg.out_dir, f"optim.{rt.rank}.pt"), weights_only=False))
-        with open(os.path.join(cfg.out_dir, "meta.json")) as f:
-            start = json.load(f)["step"]
     M.print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
     M.print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
              f"{len(train)} train prompts | torch {torch.__version__}" + (f" | resumed at step {start}" if resume else ""))
