@@ -131,7 +131,8 @@ def main(argv=None):
     for L, steps in plan:  # divisibility errors before loading an 8B model; prompt lengths are checked below
         check_settings(0, L, block_len, steps, L)
     out_dir = cfg.out_dir or os.path.join("out", "eval", cfg.task)
-    dtype = cfg.dtype or ("bfloat16" if torch.cuda.is_available() and cfg.device != "cpu" else "float32")
+    rt = M.setup(cfg.device, cfg.seed)
+    dtype = cfg.dtype or ("bfloat16" if rt.device.type == "cuda" else "float32")
     settings = dict(ckpt=os.path.abspath(cfg.ckpt), task=cfg.task, block_len=block_len, steps=cfg.steps,
                     temperature=cfg.temperature, seed=cfg.seed, cache=cfg.cache, refresh=cfg.refresh,
                     dtype=dtype)
@@ -139,7 +140,6 @@ def main(argv=None):
         # resuming into generations made otherwise would mix two protocols in one number
         raise ValueError(f"{out_dir} holds generations made with other settings ({p}); pass another --out_dir")
 
-    rt = M.setup(cfg.device, cfg.seed)
     # no FSDP: every rank holds the whole model (8B fits one GPU), so ranks never forward in lockstep;
     # only the per-batch gather below is collective, and every rank runs the same number of batches
     model = M.load(cfg.ckpt, rt.device, getattr(torch, dtype)).eval()

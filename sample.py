@@ -160,20 +160,20 @@ class Config:
 
 def main(argv=None):
     from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
-    from model import load, parse_args
+    from model import load, parse_args, setup
     cfg = parse_args(Config(), argv)
     if not cfg.ckpt:
         raise SystemExit("--ckpt=DIR is required (a folder written by sft.py or train_igpo.py)")
-    device = "cuda" if torch.cuda.is_available() and cfg.device != "cpu" else "cpu"
-    model = load(cfg.ckpt, device, torch.bfloat16 if device == "cuda" else torch.float32).eval()  # LLaDA's dtype
+    rt = setup(cfg.device, cfg.seed)
+    model = load(cfg.ckpt, rt.device, torch.bfloat16 if rt.device.type == "cuda" else torch.float32).eval()
     enc = get_tokenizer(model.config.tokenizer)
     mask_id = special_id(enc, MASK)
 
     def show(canvas):
         print(decode(enc, canvas[0]).replace("\n", "\\n") + "  [" + "".join("_" if t == mask_id else "#" for t in canvas[0].tolist()) + "]")
     out = sample(model, [chat(enc, cfg.prompt)], cfg.gen_len, cfg.block_len, cfg.steps, mask_id, special_id(enc, EOS),
-                 cfg.temperature, cfg.remasking, generator=torch.Generator(device).manual_seed(cfg.seed),
-                 on_step=show if cfg.show else None, cache=cfg.cache, threshold=cfg.threshold)
+                 cfg.temperature, cfg.remasking, generator=torch.Generator(rt.device).manual_seed(cfg.seed),
+                 on_step=show if cfg.show else None, cache=cfg.cache, threshold=cfg.threshold, ctx=rt.ctx)
     print(decode(enc, out[0]))
 
 
