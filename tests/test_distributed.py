@@ -5,15 +5,14 @@ import subprocess
 import sys
 
 import torch
-from conftest import torchrun
+from conftest import child_env, torchrun
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
 def test_two_ranks_match_one_rank_and_uneven_rerollouts_do_not_hang(tmp_path):
     script = os.path.join(HERE, "dist_check.py")
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")}
-    subprocess.run([sys.executable, script, str(tmp_path)], check=True, timeout=240, env={**env, "OMP_NUM_THREADS": "1"})
+    subprocess.run([sys.executable, script, str(tmp_path)], check=True, timeout=240, env=child_env())
     torchrun([script, str(tmp_path)])
     one, two = torch.load(tmp_path / "world1.pt"), torch.load(tmp_path / "world2.pt")
     assert all(abs(a - b) < 1e-5 for a, b in zip(one["losses"], two["losses"])), (one["losses"], two["losses"])

@@ -59,13 +59,18 @@ def llada_dir(tmp_path, reference):
     return str(path)
 
 
-def test_sharded_hf_folder_loads_and_computes_what_our_model_does(llada_dir, reference):
-    model = M.load(llada_dir).eval()
-    assert model.config == M.ModelConfig(**{**vars(TINY), "tokenizer": os.path.abspath(llada_dir)})
+def assert_loads_as(folder, reference):
+    """M.load(folder) has the reference's shape (tokenizer: the folder), exactly its weights and its logits."""
+    model = M.load(folder).eval()
+    assert model.config == M.ModelConfig(**{**vars(TINY), "tokenizer": os.path.abspath(folder)})
     for k, v in reference.state_dict().items():
         assert torch.equal(model.state_dict()[k], v), k
     x = torch.randint(0, 256, (2, 12))
     assert torch.equal(model(x), reference(x))
+
+
+def test_sharded_hf_folder_loads_and_computes_what_our_model_does(llada_dir, reference):
+    assert_loads_as(llada_dir, reference)
 
 
 def test_bf16_load_builds_bf16_parameters_close_to_fp32(llada_dir, reference):
@@ -85,12 +90,7 @@ def test_export_then_load_round_trip_is_exact(tmp_path, reference):
     cfg = json.load(open(os.path.join(out, "config.json")))
     assert (cfg["model_type"], cfg["architectures"], cfg["mask_token_id"], cfg["n_layers"]) == ("llada", ["LLaDAModelLM"], 261, 2)
     assert not [f for f in os.listdir(out) if ".tmp" in f]
-    back = M.load(out).eval()
-    assert back.config == M.ModelConfig(**{**vars(TINY), "tokenizer": os.path.abspath(out)})
-    for k, v in reference.state_dict().items():
-        assert torch.equal(back.state_dict()[k], v), k
-    x = torch.randint(0, 256, (2, 12))
-    assert torch.equal(back(x), reference(x))
+    assert_loads_as(out, reference)
 
 
 def test_hf_missing_or_misshaped_key_is_named(tmp_path, reference):
