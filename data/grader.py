@@ -40,6 +40,7 @@ def target(trace: str, answer: str) -> str:
 # ----------------------------------------------------------------------------- extraction
 
 BOX = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])(\s*)")
+WORD = re.compile(r"[^\s$]+")  # the answer of "\boxed 5"
 
 
 def brace_pairs(text: str) -> dict[int, int]:
@@ -55,7 +56,8 @@ def brace_pairs(text: str) -> dict[int, int]:
 
 def boxes(text: str) -> list[tuple[int, int, str]]:
     """Every outermost well-formed box as (start, end, content), left to right. A box whose braces never
-    close (a truncated generation) is skipped, so the fallbacks still get their turn."""
+    close (a truncated generation) is skipped, so the fallbacks still get their turn. Linear in len(text):
+    positions only move forward and no slice is taken until a box is found."""
     found, pos, pairs = [], 0, None
     while (m := BOX.search(text, pos)):
         i = pos = m.end()
@@ -64,9 +66,9 @@ def boxes(text: str) -> list[tuple[int, int, str]]:
             if i in pairs:
                 found.append((m.start(), pairs[i] + 1, text[i + 1:pairs[i]]))
                 pos = pairs[i] + 1
-        elif m.group(1) and (w := re.match(r"[^\s$]+", text[i:])):  # "\boxed 5": needs the space
-            found.append((m.start(), i + w.end(), w.group().rstrip(".")))
-            pos = i + w.end()
+        elif m.group(1) and (w := WORD.match(text, i)):  # "\boxed 5": needs the space
+            found.append((m.start(), w.end(), w.group().rstrip(".")))
+            pos = w.end()
     return found
 
 
@@ -92,13 +94,16 @@ def extract_answer(text: str) -> str | None:
 def remove_boxes(text: str) -> str:
     """The text with every box cut out, "$" wrappers too: the IGPO hint of a MATH-style trace. Every box,
     not just the last, since MATH solutions sometimes box the answer twice (114 of 7500 train ones)."""
-    for start, end, _ in reversed(boxes(text)):
-        close = re.match(r"([.,;]?)\$", text[end:])  # "$\boxed{5}.$" -> ".", not "$.$"
-        if text[start - 1:start] == "$" and close:
-            text = text[:start - 1] + close.group(1) + text[end + close.end():]
+    kept, pos = [], 0  # pieces joined once at the end: cutting boxes one by one would be quadratic
+    for start, end, _ in boxes(text):
+        close = re.match(r"([.,;]?)\$", text[end:end + 2])  # "$\boxed{5}.$" -> ".", not "$.$"
+        if text[start - 1:start] == "$" and start > pos and close:
+            kept += [text[pos:start - 1], close.group(1)]
+            pos = end + close.end()
         else:
-            text = text[:start] + text[end:]
-    return text
+            kept.append(text[pos:start])
+            pos = end
+    return "".join(kept) + text[pos:]
 
 
 # ----------------------------------------------------------------------------- equivalence
@@ -171,8 +176,8 @@ def format_reward(text: str) -> float:
     r"""B.7.2's xmlcount reward: 0.125 per tag present exactly once, 0.25 for any "\boxed{"; in [0, 0.75]."""
     if not isinstance(text, str):
         return 0.0
-    tags = sum(0.125 for tag in ("<reasoning>\n", "</reasoning>", "<answer>\n", "</answer>") if text.count(tag) == 1)
-    return tags + (0.25 if "\\boxed{" in text else 0.0)
+    tags = ("<reasoning>\n", "</reasoning>", "<answer>\n", "</answer>")
+    return sum(0.125 for tag in tags if text.count(tag) == 1) + (0.25 if "\\boxed{" in text else 0.0)
 
 
 def reward(text: str, gt: str) -> float:

@@ -55,6 +55,30 @@ def test_many_unclosed_boxes_take_linear_time():
     assert extract_answer(text) is None and reward(text, "1") == 0.25  # only the "\boxed{" format bonus
 
 
+class CountingStr(str):
+    """A str that counts the characters its slices copy: the work of a grader that cuts the text up."""
+    copied = 0
+
+    def __getitem__(self, key):
+        out = str.__getitem__(self, key)
+        CountingStr.copied += len(out)
+        return out
+
+
+@pytest.mark.parametrize("unit", [r"\boxed 1 ", r"\boxed{1} ", r"$\boxed{1}$ "])
+def test_many_boxes_cost_linear_work(unit):
+    text = CountingStr(unit * 20000)
+    CountingStr.copied = 0
+    assert extract_answer(text) == "1" and grader.remove_boxes(text).strip() == ""
+    assert CountingStr.copied < 10 * len(text)  # re-reading the rest per box copies about 20000 * len / 2
+
+
+def test_200000_boxes_grade_correctly():
+    text = r"\boxed 1 " * 200000  # took about 15 s when each box re-sliced the rest of the text
+    assert extract_answer(text) == "1" and grader.correct(text, "1") and not grader.correct(text, "2")
+    assert grader.remove_boxes(text) == " " * 200000
+
+
 @pytest.mark.parametrize("pred, gt", [
     ("72", "72.0"), ("72.00", "72"), ("1,000", "1000"), ("1,000,000", "1000000"), (r"10,\!080", "10080"),
     (r"\frac12", "0.5"), ("1/2", "0.5"), (r"\frac{1}{2}", "1/2"), (r"-\frac{3}{4}", "-0.75"),
