@@ -2,17 +2,24 @@ r"""
 The one answer grader: the RL reward and the evaluation score both call it, so a completion that earns
 the correctness reward in training is exactly one that counts as right in evaluation.
 
-    extract_answer(text)   the LAST \boxed{...} (or \boxed 5, \fbox{...}); else the last "#### X";
-                           else the last "The answer is X"; else None
+    extract_answer(text)   the LAST box with something in it, \boxed{...} (also \boxed 5, \fbox{...}, and
+                           "boxed{...}" without its backslash); \boxed{\boxed{x}} gives x. No such box: the
+                           last <answer>...</answer>, else the rest of the line after a box never closed,
+                           else the last "#### X", else the last "The answer is X", each read with empty
+                           boxes and unclosed box openings cut out ("\boxed{} 18" reads "18"). Else None.
     normalize(ans)         Hendrycks-MATH-style string cleanup (tfrac/dfrac, \left/\right, units, ...)
-    is_equiv(pred, gt)     normalized strings equal, or both are numbers with the same exact value
+    is_equiv(pred, gt)     normalized strings equal, or both are numbers with the same exact value, or gt is
+                           a number and pred is plain words around that one number ("16 hours", "$18 a day")
     reward(text, gt)       3.0 * correct + format_reward, the scale of IGPO.md B.7.2
 
-Unlike the official code (IGPO.md B.10.15), which rewards the FIRST box in training but scores the LAST
-box in evaluation, there is ONE rule here: the last box, for both. Numbers are compared exactly with
-fractions.Fraction, so "72" = "72.0" = "72.00", "1,000" = "1000" and "\frac12" = "0.5" = "1/2"; the
-official is_equiv compares strings only and marks "72.0" wrong against "72" (B.7.2). Grading never raises,
-whatever the completion: a malformed one simply scores 0.
+Numbers are compared exactly with fractions.Fraction, so "72" = "72.0", "1,000" = "1000" and "\frac12" =
+"0.5" = "1/2"; the official is_equiv compares strings only and marks "72.0" wrong against "72" (B.7.2).
+Unlike the official code (IGPO.md B.10.15), which rewards the FIRST box in training but scores the LAST box
+in evaluation, there is ONE rule here: the last box, for both. The fallbacks are those of d1's evaluation
+parser (dllm-reasoning/d1 eval/parse_and_get_acc.py, which produced the literature's LLaDA numbers) where
+they are right: an answer in <answer> tags without a box, a unit in the box, an empty box then the number, a
+nested box. Where d1 reads a wrong number (the "6" of "6,277", the "14" of "\frac14", the "2" of "x^2") this
+grader does not. Grading never raises, whatever the completion: a malformed one simply scores 0.
 """
 import re
 from fractions import Fraction
@@ -39,8 +46,13 @@ def target(trace: str, answer: str) -> str:
 
 # ----------------------------------------------------------------------------- extraction
 
-BOX = re.compile(r"\\(?:boxed|fbox)(?![a-zA-Z])(\s*)")
+
+# "\boxed", "\fbox", and "boxed{" without its backslash (LLaDA writes "<answer>\nboxed{4}\n</answer>")
+BOX = re.compile(r"(?:\\(?:boxed|fbox)(?![a-zA-Z])|(?<![a-zA-Z\\])boxed(?=\{))(\s*)")
 WORD = re.compile(r"[^\s$]+")  # the answer of "\boxed 5"
+SPACE = re.compile(r"\s*")
+# what the fallbacks cut: an empty box ("\boxed{}", "\boxed{...}") or the opening of one never closed
+LEFTOVER_BOX = re.compile(r"(?:\\(?:boxed|fbox)(?![a-zA-Z])|(?<![a-zA-Z\\])boxed)\s*\{(?:[\s.]*\})?")
 
 
 def brace_pairs(text: str) -> dict[int, int]:
@@ -55,16 +67,25 @@ def brace_pairs(text: str) -> dict[int, int]:
 
 
 def boxes(text: str) -> list[tuple[int, int, str]]:
-    """Every outermost well-formed box as (start, end, content), left to right. A box whose braces never
-    close (a truncated generation) is skipped, so the fallbacks still get their turn. Linear in len(text):
-    positions only move forward and no slice is taken until a box is found."""
+    r"""Every outermost well-formed box as (start, end, content), left to right; content that is itself
+    one box is unwrapped, so \boxed{\boxed{5}} has content "5". A box whose braces never close (a truncated
+    generation) is skipped, so the fallbacks still get their turn. Linear in len(text): positions only move
+    forward and no slice is taken until a box is found."""
     found, pos, pairs = [], 0, None
     while (m := BOX.search(text, pos)):
         i = pos = m.end()
         if text.startswith("{", i):
             pairs = brace_pairs(text) if pairs is None else pairs
             if i in pairs:
-                found.append((m.start(), pairs[i] + 1, text[i + 1:pairs[i]]))
+                a, b = i + 1, pairs[i]  # the content is text[a:b]
+                while (inner := BOX.match(text, SPACE.match(text, a).end())) and inner.end() < b:
+                    j, last = inner.end(), b - 1
+                    while last > j and text[last].isspace():
+                        last -= 1
+                    if pairs.get(j) != last:  # not one box filling the content, just some box in it
+                        break
+                    a, b = j + 1, last
+                found.append((m.start(), pairs[i] + 1, text[a:b]))
                 pos = pairs[i] + 1
         elif m.group(1) and (w := WORD.match(text, i)):  # "\boxed 5": needs the space
             found.append((m.start(), w.end(), w.group().rstrip(".")))
@@ -78,11 +99,32 @@ def strip_final(s: str) -> str | None:
     return s or None
 
 
+def answer_tags(text: str) -> str | None:
+    """The content of the last complete <answer>...</answer>, stripped; None if there is none or it is empty.
+    rfind, not a regex: on "<answer>" * 10**5 with no closing tag, `<answer>(.*?)</answer>` is quadratic."""
+    end = text.rfind("</answer>")
+    start = text.rfind("<answer>", 0, max(end, 0))
+    if end < 0 or start < 0:
+        return None
+    return text[start + len("<answer>"):end].strip() or None
+
+
 def extract_answer(text: str) -> str | None:
     if not isinstance(text, str):
         return None
-    if found := boxes(text):
-        return found[-1][2].strip()
+    answers = [c.strip() for _, _, c in boxes(text) if c.strip(" .\t\n")]  # "\boxed{}", "\boxed{...}": blank
+    if answers:
+        return answers[-1]
+    # no box with an answer: read the rest with blank and unclosed boxes cut out, as d1 reads the last number
+    # inside <answer>: "\boxed{}101" and a "\boxed{160" that never closes both hold an answer
+    if (inside := answer_tags(LEFTOVER_BOX.sub("", text))) is not None:
+        return inside
+    opened = [m.end() for m in BOX.finditer(text) if text.startswith("{", m.end())]
+    pairs = brace_pairs(text) if opened else {}
+    unclosed = [i for i in opened if i not in pairs]
+    if unclosed:  # no answer tags either: "is \boxed{360\text{ hours} hours.\n" gives the rest of its line
+        return strip_final(LEFTOVER_BOX.sub("", text[unclosed[-1] + 1:]).lstrip())
+    text = LEFTOVER_BOX.sub("", text)
     if "####" in text:  # GSM8K's reference format
         return strip_final(text.rsplit("####", 1)[1])
     low = text.lower()  # MetaMathQA's "The answer is: X"
@@ -114,7 +156,8 @@ def normalize(ans: str) -> str:
     s = str(ans).strip().replace("\n", "")
     for old, new in [("\\!", ""), ("\\\\", "\\"), ("tfrac", "frac"), ("dfrac", "frac"), ("\\left", ""),
                      ("\\right", ""), ("\\displaystyle", ""), ("{,}", ","), ("\\,", " "), ("\\;", " "),
-                     ("\\ ", " "), ("^{\\circ}", ""), ("^\\circ", ""), ("°", ""), ("\\$", ""), ("$", "")]:
+                     ("\\ ", " "), ("^{\\circ}", ""), ("^\\circ", ""), ("°", ""), ("\\$", ""), ("$", ""),
+                     ("\u2212", "-")]:  # U+2212, the typographic minus sign
         s = s.replace(old, new)
     # a trailing unit, e.g. "5.4 \text{ cents}", "864 \mbox{ inches}^2", "\frac{270}7\text{ degrees}"
     s = re.sub(r"(?<=[\d}.])\s*\\(?:text|mbox)\{[^{}]*\}(\^\{?\d\}?)?\s*$", "", s)
@@ -154,6 +197,46 @@ def to_number(s: str) -> Fraction | None:
     return None
 
 
+# Plain words around one number: which words may stand next to it without changing its value. A unit or a
+# noun may ("16 hours", "800 ml", "5 changes/day", "Juice Box C is 2 dollars more"); these may not:
+BOUNDS = {  # right before the number, they make it a bound or flip it: "more than 18" is not 18
+    "than", "least", "most", "not", "no", "never", "over", "under", "above", "below", "beyond", "within",
+    "nearly", "almost", "except", "minus", "negative", "plus"}
+SCALES = {  # anywhere after it, they scale it: "1 million" is not 1, "5 squared" is not 5, "2 pi" is not 2
+    "hundred", "thousand", "million", "billion", "trillion", "dozen", "squared", "cubed", "pi", "halves",
+    "factorial", "half", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
+    "hundredth", "thousandth"}
+PROSE = re.compile(r"[A-Za-z0-9\s.,;:!?'\"()$%/+*=#-]*")  # no LaTeX, no ^ _ { } < >: "x^2" is not prose
+NUM = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+(?![\d,])|\d+)(?:\.\d+)?(?:/\d+)?")
+
+
+def prose_number(ans: str) -> str | None:
+    """The number a plain-words answer gives, "18" for "16 + 2 = 18 apples", "$18 per day" or "\\$18"; None
+    unless the answer (after its last "=", when it is arithmetic) holds exactly one number, with no maths
+    markup, no digit touching a letter ("2x"), no single-letter word next to it ("2 x"; "a" and "I" are
+    words), no BOUNDS word right before it and no SCALES word after it. This is d1's number-with-a-unit
+    fallback, made safe: d1 takes the first number in the box, so it reads \\boxed{x^2} as 2."""
+    s = re.sub(r"\\(?:text|mbox|textbf|mathrm)\{([^{}]*)\}", r" \1 ", ans)  # "16\text{ hours}" -> "16 hours"
+    for old, new in [("\\$", "$"), ("\\%", "%"), ("{,}", ","), ("\\,", " "), ("\\ ", " "), ("\\!", ""),
+                     ("\u2212", "-"), ("-$", "$-"), ("\\times", "*"), ("\\cdot", "*"), ("\\div", "/")]:
+        s = s.replace(old, new)
+    if not PROSE.fullmatch(s) or re.search(r"[A-Za-z]\d|\d[A-Za-z]", s):
+        return None
+    s = s.rsplit("=", 1)[-1]  # "5 + 13 = 18": the result
+    nums = NUM.findall(s)
+    if len(nums) != 1 or re.search(r"\d", NUM.sub(" ", s)):  # "1,2" or "2:00" leave digits behind
+        return None
+    before, after = s.split(nums[0], 1)
+    words_before, words_after = re.findall(r"[A-Za-z]+", before), re.findall(r"[A-Za-z]+", after)
+    if any(len(w) == 1 and w not in "aAI" for w in words_before[-1:] + words_after[:1]):
+        return None  # a variable next to it: "2 x", "x 2"
+    if words_before and words_before[-1].lower() in BOUNDS:
+        return None
+    if any(w.lower() in SCALES or w.lower().rstrip("s") in SCALES for w in words_after):
+        return None
+    return nums[0]
+
+
 def is_equiv(pred: str | None, gt: str | None) -> bool:
     if not isinstance(pred, str) or not isinstance(gt, str):
         return False
@@ -163,7 +246,9 @@ def is_equiv(pred: str | None, gt: str | None) -> bool:
     if a == b:
         return True
     x, y = to_number(a), to_number(b)
-    return x is not None and x == y
+    if y is not None and x is None and (words := prose_number(pred)) is not None:
+        x = to_number(words)  # "16 hours" against 16: words are read only when the reference is a number
+    return y is not None and x == y
 
 # ----------------------------------------------------------------------------- rewards
 
