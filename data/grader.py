@@ -20,6 +20,9 @@ parser (dllm-reasoning/d1 eval/parse_and_get_acc.py, which produced the literatu
 they are right: an answer in <answer> tags without a box, a unit in the box, an empty box then the number, a
 nested box. Where d1 reads a wrong number (the "6" of "6,277", the "14" of "\frac14", the "2" of "x^2") this
 grader does not. Grading never raises, whatever the completion: a malformed one simply scores 0.
+
+The official reward is here too, as a choice for training and for comparison: official_reward(text, gt)
+grades the first box only, by string equality after the official normalisation (last section).
 """
 import re
 from fractions import Fraction
@@ -267,3 +270,113 @@ def format_reward(text: str) -> float:
 
 def reward(text: str, gt: str) -> float:
     return CORRECT_REWARD * correct(text, gt) + format_reward(text)
+
+# ----------------------------------------------------------------------------- the official reward
+# IGPO's own correctness reward (facebookresearch/igpo utils/reward_func.py correctness_reward_func, IGPO.md
+# B.7.2), rewritten here to behave the same: the FIRST "\boxed{" only, its content unwrapped once more by
+# the official last-box helpers, then string equality after the official normalisation. It is a choice
+# for training (the default, reward() above, grades what evaluation grades); evaluation never uses it.
+
+
+def official_strip(s: str) -> str | None:
+    r"""The official normalisation (Hendrycks' MATH strip_string as utils/parser_helper.py has it), step for
+    step, quirks included ("\sqrt 3" becomes "\sqrt{}3"); None where the official code raises (two
+    "\text{ " units, a "\sqrt" or "\frac" at the very end, "a/b" with a non-integer side), and then the
+    official is_equiv compares the raw strings instead."""
+    for old, new in [("\n", ""), ("\\!", ""), ("\\\\", "\\"), ("tfrac", "frac"), ("dfrac", "frac"),
+                     ("\\left", ""), ("\\right", ""), ("^{\\circ}", ""), ("^\\circ", ""), ("\\$", "")]:
+        s = s.replace(old, new)
+    if "\\text{ " in s:  # a unit on the right: everything from "\text{ " on goes
+        parts = s.split("\\text{ ")
+        if len(parts) != 2:
+            return None
+        s = parts[0]
+    s = s.replace("\\%", "").replace(" .", " 0.").replace("{.", "{0.")
+    if s.startswith("."):
+        s = "0" + s
+    if len(sides := s.split("=")) == 2 and len(sides[0]) <= 2:  # "k = 7" -> " 7", spaces go below
+        s = sides[1]
+    head, *rest = s.split("\\sqrt")  # \sqrt3 -> \sqrt{3}: the one character after \sqrt gets braces
+    if any(p == "" for p in rest):
+        return None
+    s = head + "".join("\\sqrt" + (p if p[0] == "{" else "{" + p[0] + "}" + p[1:]) for p in rest)
+    s = s.replace(" ", "")
+    head, *rest = s.split("\\frac")
+    fixed = [head]
+    for p in rest:
+        if p == "":
+            return None
+        if p[0] == "{":
+            fixed.append("\\frac" + p)
+        elif len(p) < 2:  # "\frac1" at the very end: the official code gives up and keeps the string
+            fixed = [s]
+            break
+        elif p[1] == "{":  # \frac1{2} -> \frac{1}{2}
+            fixed.append("\\frac{" + p[0] + "}" + p[1:])
+        else:  # \frac12 -> \frac{1}{2}
+            fixed.append("\\frac{" + p[0] + "}{" + p[1] + "}" + p[2:])
+    s = "".join(fixed)
+    s = "\\frac{1}{2}" if s == "0.5" else s
+    if len(sides := s.split("/")) == 2:  # "3/4" -> "\frac{3}{4}"; int() raising is the official behaviour
+        try:
+            a, b = int(sides[0]), int(sides[1])
+        except ValueError:
+            return None
+        s = f"\\frac{{{a}}}{{{b}}}" if s == f"{a}/{b}" else s
+    return s
+
+
+def official_equiv(pred: str, gt: str) -> bool:
+    a, b = official_strip(pred), official_strip(gt)
+    return pred == gt if a is None or b is None else a == b
+
+
+BRACE = re.compile(r"[{}]")
+
+
+def closing_brace(s: str, i: int, depth: int) -> int:
+    """Where the official brace counting, from s[i] on at `depth`, meets a "}" that brings it to 0; -1 if
+    it never does. Only braces are visited, so a long text costs one regex scan."""
+    for m in BRACE.finditer(s, i):
+        depth += 1 if m.group() == "{" else -1
+        if depth == 0 and m.group() == "}":
+            return m.start()
+    return -1
+
+
+def official_answer(text: str) -> str | None:
+    r"""What the official reward compares with the reference: the content of the first "\boxed{" (stripped;
+    "" when there is none or its braces never close), passed through the official last_boxed_only_string
+    and remove_boxed, which unwrap a box inside it (\boxed{\boxed{5}} gives "5"); None where those raise.
+    If that leaves nothing, the first <answer>...</answer> inside the box's content, as the official code
+    searches the already-extracted string."""
+    start = text.find("\\boxed{")
+    end = closing_brace(text, start + len("\\boxed{"), 1) if start >= 0 else -1
+    content = text[start + len("\\boxed{"):end].strip() if end >= 0 else ""
+    k = content.rfind("\\boxed")
+    k = k if k >= 0 else content.rfind("\\fbox")
+    if "\\boxed " in content:  # "\boxed 5": the rest after the last "\boxed ", up to a "$"
+        parsed = content.split("\\boxed ")[-1].split("$")[0]
+    elif k < 0:  # no box inside: the content itself
+        parsed = content
+    elif (close := closing_brace(content, k, 0)) < 0:
+        parsed = None  # the official code raises here
+    else:
+        box = content[k:close + 1]
+        parsed = box[len("\\boxed{"):-1] if box.startswith("\\boxed{") else box
+    if not parsed and (a := content.find("<answer>")) >= 0 and (b := content.find("</answer>", a)) >= 0:
+        parsed = content[a + len("<answer>"):b].strip()
+    return parsed
+
+
+def official_correct(text: str, gt: str) -> bool:
+    if not isinstance(text, str) or not isinstance(gt, str):
+        return False
+    parsed = official_answer(text)
+    return parsed is not None and official_equiv(parsed, gt)
+
+
+def official_reward(text: str, gt: str) -> float:
+    """IGPO's training reward: 3.0 for a correct first box (official_correct) + the xmlcount format reward,
+    which is exactly format_reward; in [0, 3.75]."""
+    return CORRECT_REWARD * official_correct(text, gt) + format_reward(text)

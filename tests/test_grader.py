@@ -214,3 +214,43 @@ def test_remove_boxes_cuts_the_answer_and_its_dollars():
     assert grader.remove_boxes(r"our answer is $\boxed{1}.$") == "our answer is ."
     assert grader.remove_boxes(r"$\boxed{2}$ or $\boxed{2}$ again") == " or  again"
     assert grader.remove_boxes("no box") == "no box"
+
+
+# ----------------------------------------------------------------------------- the official reward
+
+@pytest.mark.parametrize("text, gt, right", [
+    (FULL, "72", True),                                            # the reference format
+    (r"\boxed{16} no, wait: \boxed{18}", "18", False),             # the first box only
+    (r"\boxed{16} no, wait: \boxed{18}", "16", True),
+    (r"\boxed{1 and then \boxed{18}", "18", False),                # the first box never closes: ""
+    (r"\boxed{\boxed{18}}", "18", True),                           # nested: unwrapped once more
+    ("<answer>\n18\n</answer>", "18", False),                      # no box
+    (r"\boxed{} 18", "18", False),                                 # an empty first box
+    (r"\boxed{800 ml}", "800", False),                             # a bare unit
+    (r"\boxed{16\text{ hours}}", "16", True),                      # a "\text{ " unit is cut
+    (r"\boxed{6,277}", "6277", False),                             # strings, not numbers
+    (r"\boxed{72.0}", "72", False),
+    (r"\boxed{0.25}", r"\frac14", False),
+    (r"\boxed{0.5}", r"\frac12", True),                            # its one special case
+    (r"\boxed{1/2}", r"\frac{1}{2}", True),
+    (r"\boxed{-\$5}", "-5", True),
+    ("\\boxed{\n18\n}", "18", True),                               # newlines go
+    (r"\boxed{x = 5}", "5", True),
+    (r"\boxed{2\sqrt}", r"2\sqrt", True),                          # its normalisation raises: raw equality
+    (r"\boxed{2\sqrt}", "2", False),
+    (r"\boxed{\sqrt 3}", r"\sqrt{3}", False),                      # a quirk kept: "\sqrt 3" -> "\sqrt{}3"
+])
+def test_official_reward_grades_the_first_box_by_its_strings(text, gt, right):
+    assert grader.official_correct(text, gt) == right
+    assert grader.official_reward(text, gt) == 3.0 * right + format_reward(text)
+
+
+def test_official_reward_pays_the_same_format_terms():
+    assert grader.official_reward(FULL, "72") == reward(FULL, "72") == 3.75
+    assert grader.official_reward(FULL, "71") == 0.75
+    assert grader.official_answer(r"\boxed{ \boxed 5$ }") == "5"
+
+
+@pytest.mark.parametrize("text", ["", r"\boxed{", r"\boxed{\boxed{", "}{" * 50, r"\boxed{\frac}", None, 12])
+def test_official_reward_never_raises(text):
+    assert grader.official_reward(text, "1") == format_reward(text)
