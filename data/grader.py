@@ -162,8 +162,9 @@ def normalize(ans: str) -> str:
                      ("\\ ", " "), ("^{\\circ}", ""), ("^\\circ", ""), ("°", ""), ("\\$", ""), ("$", ""),
                      ("\u2212", "-")]:  # U+2212, the typographic minus sign
         s = s.replace(old, new)
-    # a trailing unit, e.g. "5.4 \text{ cents}", "864 \mbox{ inches}^2", "\frac{270}7\text{ degrees}"
-    s = re.sub(r"(?<=[\d}.])\s*\\(?:text|mbox)\{[^{}]*\}(\^\{?\d\}?)?\s*$", "", s)
+    # a trailing unit, e.g. "5.4 \text{ cents}", "864 \mbox{ inches}^2", "6\pi \text{ cm}"; not a whole
+    # answer ("\text{east}") nor one in a superscript ("10^{\text{th}}")
+    s = re.sub(r"(?<=[^\s{^_])(\s*\\(?:text|mbox)\{[^{}]*\}(\^\{?\d\}?)?)+\s*$", "", s)
     s = re.sub(r"\\(?:text|textbf|mathbf|mbox|mathrm)\{([^{}]*)\}", r"\1", s)  # "\text{(C)}" -> "(C)"
     s = s.replace("\\%", "").replace("%", "").strip()
     # "x = 5" -> "5", but only for a short left side: "5x - 7y + 11z + 4 = 0" stays an equation
@@ -210,7 +211,9 @@ SCALES = {  # anywhere after it, they scale it: "1 million" is not 1, "5 squared
     "factorial", "half", "third", "fourth", "fifth", "sixth", "seventh", "eighth", "ninth", "tenth",
     "hundredth", "thousandth"}
 PROSE = re.compile(r"[A-Za-z0-9\s.,;:!?'\"()$%/+*=#-]*")  # no LaTeX, no ^ _ { } < >: "x^2" is not prose
-NUM = re.compile(r"-?(?:\d{1,3}(?:,\d{3})+(?![\d,])|\d+)(?:\.\d+)?(?:/\d+)?")
+NUM = re.compile(r"-?(?:(?:\d{1,3}(?:,\d{3})+(?![\d,])|\d+)(?:\.\d+)?|\.\d+)(?:/\d+)?")
+# a fraction of integers: \frac{3}{4}, \dfrac34 (one digit each unbraced), not the 1/2 of a mixed 2\frac{1}{2}
+FRAC = re.compile(r"(?<![\d}])\\[dt]?frac\s*(?:\{\s*(-?\d+)\s*\}|(\d))\s*(?:\{\s*(\d+)\s*\}|(\d))")
 
 
 def prose_number(ans: str) -> str | None:
@@ -219,9 +222,11 @@ def prose_number(ans: str) -> str | None:
     markup, no digit touching a letter ("2x"), no single-letter word next to it ("2 x"; "a" and "I" are
     words), no BOUNDS word right before it and no SCALES word after it. This is d1's number-with-a-unit
     fallback, made safe: d1 takes the first number in the box, so it reads \\boxed{x^2} as 2."""
-    s = re.sub(r"\\(?:text|mbox|textbf|mathrm)\{([^{}]*)\}", r" \1 ", ans)  # "16\text{ hours}" -> "16 hours"
+    s = re.sub(r"\\(?:text|mbox|textbf|mathbf|mathrm)\{([^{}]*)\}", r" \1 ", ans)  # "16\text{ h}" -> "16 h"
+    s = FRAC.sub(lambda m: f"{m[1] or m[2]}/{m[3] or m[4]} ", s)  # "\frac34 cup" -> "3/4 cup"
     for old, new in [("\\$", "$"), ("\\%", "%"), ("{,}", ","), ("\\,", " "), ("\\ ", " "), ("\\!", ""),
-                     ("\u2212", "-"), ("-$", "$-"), ("\\times", "*"), ("\\cdot", "*"), ("\\div", "/")]:
+                     ("\u2212", "-"), ("-$", "$-"), ("\\times", "*"), ("\\cdot", "*"), ("\\div", "/"),
+                     ("^{\\circ}", ""), ("^\\circ", ""), ("°", "")]:
         s = s.replace(old, new)
     if not PROSE.fullmatch(s) or re.search(r"[A-Za-z]\d|\d[A-Za-z]", s):
         return None

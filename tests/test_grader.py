@@ -74,7 +74,10 @@ def test_boxed_without_its_backslash():
     (r"\boxed{16\text{ hours}}", "16"),
     (r"\boxed{Juice Box C is 2 dollars more than Juice Box B.}", "2"), (r"\boxed{16 + 2 = 18 apples}", "18"),
     (r"\boxed{6,277 people}", "6277"), (r"\boxed{-\$5}", "-5"), (r"\boxed{1/2 cup}", "0.5"),
-    (r"\boxed{12 cm}", "12"), (r"\boxed{50 mph}", "50"),
+    (r"\boxed{12 cm}", "12"), (r"\boxed{50 mph}", "50"), (r"\boxed{\frac34 cup}", "0.75"),
+    (r"\boxed{\frac{1}{2} hours}", "0.5"), (r"\boxed{.5 liters}", "0.5"),
+    (r"\boxed{\mathbf{18} apples}", "18"), (r"\boxed{6\pi \text{ cm}}", r"6\pi"),
+    (r"\boxed{15\mbox{ cm}^2\text{ in all}}", "15"),
 ])
 def test_a_unit_or_words_around_the_number(text, gt):
     assert grader.correct(text, gt)
@@ -86,7 +89,8 @@ def test_a_unit_or_words_around_the_number(text, gt):
     ("more than 18", "18"), ("at least 18", "18"), ("not 18", "18"), ("minus 5", "5"), ("18 or 19", "18"),
     ("1,2", "1"), ("5 - 3", "5"), ("16 hours and 30 minutes", "16"), ("2 and a half", "2"),
     ("16 hours", "hours"),
-    (r"\frac{2}{3} dollars", "2"), ("2:30 pm", "2"), ("5 - 3 = 2 apples", "5"),
+    (r"\frac{2}{3} dollars", "2"), ("2:30 pm", "2"), ("5 - 3 = 2 apples", "5"), (r"2\frac{1}{2} cups", "0.5"),
+    (r"2\frac{1}{2} cups", "2"), (r"\frac123 cups", "0.5"),
 ])
 def test_words_never_make_a_wrong_answer_right(pred, gt):
     assert not is_equiv(pred, gt) and not grader.correct(rf"\boxed{{{pred}}}", gt)
