@@ -1,6 +1,7 @@
 r"""
-The one grader (data/grader.py) behind both the RL reward and evaluation: answer extraction, equivalence,
-format reward, prompts. Pure string functions, no files.
+The one grader (data/grader.py) behind both the RL reward and evaluation: answer extraction (with d1's
+fallbacks where they are right), equivalence, format reward, prompts; and the official IGPO reward, a choice
+for training. Pure string functions, no files.
 
     python -m pytest tests/test_grader.py -q
 """
