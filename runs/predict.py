@@ -614,6 +614,7 @@ def main(argv=None):
         print(report(a.prompt_len, a.all_wrong, a.mfu, a.bw_eff))
         return
     import torch
+    torch.set_num_threads(1)  # small shapes: one thread is fastest (5x here), as in tests/conftest.py
     print(f"torch {torch.__version__}, CPU, MiB = 2^20 bytes. Static: the tensors' bytes after one optimizer "
           "step; phases: the peak of live tensor bytes above them.\n")
     print("| model | mode | what | predicted MiB | measured MiB | predicted / measured |")
