@@ -309,8 +309,8 @@ def round_time(s: Shape, mfu: float = 0.45, bw_eff: float = 0.8) -> dict:
     rc, n, W, B, bl, V, L = s.rc, s.n, s.world, s.rollout_batch, s.rc.block_len, s.V, s.L
     comp = lambda flops: flops / (peak * mfu)  # noqa: E731
     mem = lambda nbytes: nbytes / (bw * bw_eff)  # noqa: E731
-    weights = (s.params + s.nl * s.block_lora) * 2  # bf16 bytes every forward reads once
-    gather = weights * (W - 1) / W / busbw  # one all-gather of the whole model (FSDP2)
+    weights = s.params * s.ab + s.nl * s.block_lora * s.ld  # bytes every forward reads once
+    gather = (s.params + s.nl * s.block_lora) * 2 * (W - 1) / W / busbw  # FSDP2 all-gathers the model in bf16
 
     def fwd(rows, out):  # one forward: compute, or reading the weights, whichever takes longer
         return max(comp(forward_flops(s, rows, s.T, out)), mem(weights))
