@@ -303,23 +303,37 @@ def forward_flops(s: Shape, rows: int, tokens: int, out_tokens: int) -> float:
                    + 4 * s.nl * s.C * tokens * tokens)
 
 
+def sampler_step_time(s: Shape, rows: int, mfu: float, bw_eff: float) -> float:
+    """One sample() step on `rows` canvases: a whole-canvas forward (compute, or reading the weights,
+    whichever takes longer), then 122 bytes of float64 traffic per (row, block position, vocab entry):
+    bf16 -> f64 (10), softmax (24), rand (8), log (16), neg (16), pow (16), quotient (24), argmax (8)."""
+    _, peak, bw, _ = GPUS[s.gpu]
+    weights = s.params * s.ab + s.nl * s.block_lora * s.ld  # bytes every forward reads once
+    fwd = max(forward_flops(s, rows, s.T, s.rc.block_len) / (peak * mfu), weights / (bw * bw_eff))
+    return fwd + 122 * rows * s.rc.block_len * s.V / (bw * bw_eff)
+
+
+def train_step_flops(s: Shape) -> float:
+    """update()'s forward + backward on the n prompts: a frozen base needs only input gradients (one
+    forward's matmuls), full fine-tuning two; attention's backward is two forwards; checkpointing recomputes
+    the blocks."""
+    n, T = s.n, s.T
+    f_attn, f_lora = 4 * s.nl * s.C * T * T * n, 2 * s.nl * s.block_lora * T * n
+    f_blocks, f_head = 2 * s.nl * s.block_params * T * n, 2 * s.V * s.C * s.L * n
+    flops = (f_blocks + f_head) * (2 if s.lora else 3) + f_attn * 3 + f_lora * 3
+    return flops + ((f_blocks + f_attn + f_lora) if s.rc.grad_ckpt else 0)
+
+
 def round_time(s: Shape, mfu: float = 0.45, bw_eff: float = 0.8) -> dict:
     """Seconds of one round per phase (a phase waits for its slowest rank), and forwards per rank."""
     _, peak, bw, busbw = GPUS[s.gpu]
-    rc, n, W, B, bl, V, L = s.rc, s.n, s.world, s.rollout_batch, s.rc.block_len, s.V, s.L
+    rc, n, W, B, V, L = s.rc, s.n, s.world, s.rollout_batch, s.V, s.L
     comp = lambda flops: flops / (peak * mfu)  # noqa: E731
     mem = lambda nbytes: nbytes / (bw * bw_eff)  # noqa: E731
-    weights = s.params * s.ab + s.nl * s.block_lora * s.ld  # bytes every forward reads once
     gather = (s.params + s.nl * s.block_lora) * 2 * (W - 1) / W / busbw  # FSDP2 all-gathers the model in bf16
 
-    def fwd(rows, out):  # one forward: compute, or reading the weights, whichever takes longer
-        return max(comp(forward_flops(s, rows, s.T, out)), mem(weights))
-
-    # sample(): `steps` whole-canvas forwards; per step 122 bytes of float64 traffic per (row, block position,
-    # vocab entry): bf16 -> f64 (10), softmax (24), rand (8), log (16), neg (16), pow (16), / (24), argmax (8)
-    def generate(rows):  # eval.generate: sample() calls of B rows
-        calls = [min(B, rows - i) for i in range(0, rows, B)]
-        return sum(rc.steps * (fwd(r, bl) + mem(122 * r * bl * V)) for r in calls)
+    def generate(rows):  # eval.generate: sample() calls of B rows, `steps` steps each
+        return sum(rc.steps * sampler_step_time(s, min(B, rows - i), mfu, bw_eff) for i in range(0, rows, B))
 
     # IGPO: a rank re-rolls G rows per all-wrong group, X ~ Binomial(n, all_wrong); the slowest rank counts
     f = s.all_wrong
@@ -330,16 +344,11 @@ def round_time(s: Shape, mfu: float = 0.45, bw_eff: float = 0.8) -> dict:
     # old (+ entropy: 42 bytes per (n, L, V) element) and reference (18) forwards, one row per prompt
     n_old = rc.mu if rc.p_mask_prompt > 0 else 1
     n_ref = n_old if rc.beta > 0 else 0
-    ref_fwd = max(fwd(n, L), gather if not s.lora else 0)  # a full-FT reference is sharded: one gather
-    logp = n_old * (fwd(n, L) + mem(42 * n * L * V)) + n_ref * (ref_fwd + mem(18 * n * L * V))
-    # update: forward, backward (a frozen base needs only input gradients: 1 forward's matmuls, not 2),
-    # recomputation of the blocks with checkpointing; 40 bytes per (n, L, V) element of fp32 head work
-    f_attn = 4 * s.nl * s.C * s.T * s.T * n
-    f_lora = 2 * s.nl * s.block_lora * s.T * n
-    f_blocks, f_head = 2 * s.nl * s.block_params * s.T * n, 2 * V * s.C * L * n
-    flops = (f_blocks + f_head) * (2 if s.lora else 3) + f_attn * 3 + f_lora * 3
-    flops += (f_blocks + f_attn + f_lora) if rc.grad_ckpt else 0
-    step = comp(flops) + mem(40 * n * L * V)
+    fwd = max(comp(forward_flops(s, n, s.T, L)), mem(s.params * s.ab + s.nl * s.block_lora * s.ld))
+    ref_fwd = max(fwd, gather if not s.lora else 0)  # a full-FT reference is sharded: one gather
+    logp = n_old * (fwd + mem(42 * n * L * V)) + n_ref * (ref_fwd + mem(18 * n * L * V))
+    # update: forward + backward, and 40 bytes per (n, L, V) element of fp32 head work
+    step = comp(train_step_flops(s)) + mem(40 * n * L * V)
     if W > 1:  # all-gathers for forward and backward and an fp32 reduce-scatter, overlapped with compute
         step = max(step, 2 * gather + s.trainable * 4 * (W - 1) / W / busbw)
     step += mem(10 * s.trainable_bytes / W)  # fused AdamW (read p g m v, write p m v) + clip_grad_norm_
@@ -348,6 +357,34 @@ def round_time(s: Shape, mfu: float = 0.45, bw_eff: float = 0.8) -> dict:
             "rollout forwards": math.ceil(n * s.G / B) * rc.steps, "inpaint forwards": calls(pmf) * rc.steps,
             "inpaint forwards, slowest rank": calls(p_slowest) * rc.steps,
             "log-prob forwards": n_old + n_ref, "update forward+backward": rc.mu}
+
+
+def gpu_check_predictions(mfu: float = 0.45, bw_eff: float = 0.8) -> list[str]:
+    """What runs/gpu_check.sh measures on one H200, predicted: bench.py --preset=llada-8b's exact sampler and
+    training rows (random bf16 weights, 8 rows, prompt 200), and the one IGPO step (1 toy prompt of 22 tokens,
+    random weights: its group is all wrong and re-rolled with hints)."""
+    mc, base = MODELS["llada-8b"], dataclasses.replace(RunConfig(), **RUNS["llada-8b"])
+    bench = Shape(mc, dataclasses.replace(base, lora_r=0, prompts_per_step=1, grad_ckpt=False))
+    weights = bench.params * 2
+    sampler_peak = weights + max(rollout_peak(bench, 8).values())
+    step = sampler_step_time(bench, 8, mfu, bw_eff)
+    train_peak = weights + max(v for k, v in update_peak(bench).items() if k != "optimizer step")
+    _, peak, bw, _ = GPUS["H200"]
+    train_s = train_step_flops(bench) / (peak * mfu) + 40 * bench.L * bench.V / (bw * bw_eff)
+    one = Shape(mc, dataclasses.replace(base, prompts_per_step=1), prompt_len=22, all_wrong=1.0)
+    t = round_time(one, mfu, bw_eff)
+    # max_memory_allocated counts from the start: init_weights draws each weight in fp32 and scales it
+    init = one.params * one.wb + 2 * 4 * one.V * one.C
+    mem_gb = max(init, max(phase_memory(one).values())) / 1e9
+    tokens_per_s = 8 * bench.L / (step * bench.rc.steps)
+    return [f"- bench.py (b) exact sampler: {1e3 * step:.0f} ms/step, {tokens_per_s:.0f} tokens/s, "
+            f"peak {sampler_peak / GiB:.1f} GiB",
+            f"- bench.py training row (token_logprobs forward + backward, every weight trainable, no "
+            f"checkpointing): {1e3 * train_s:.0f} ms, peak {train_peak / GiB:.1f} GiB",
+            f"- one IGPO step (LoRA r=128): mem_gb {mem_gb:.1f} (weight init's fp32 draws: "
+            f"{init / 1e9:.1f}; the round: {max(phase_memory(one).values()) / 1e9:.1f}), rollout_s "
+            f"{t['rollouts']:.0f} (8 rows, then 8 hinted), logp_s {t['log-prob']:.2f}, "
+            f"train_s {t['update']:.2f}; the first step also pays CUDA's warm-up"]
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -378,7 +415,7 @@ def live_bytes_mode():
             tensors = [t for t in tree_leaves((args, kwargs)) if isinstance(t, torch.Tensor)]
             ins = {t.untyped_storage().data_ptr() for t in tensors}
             for t in tree_leaves(out):
-                if isinstance(t, torch.Tensor):
+                if isinstance(t, torch.Tensor) and t.device.type != "meta":  # meta tensors take no memory
                     st = t.untyped_storage()
                     if st.nbytes() and st.data_ptr() not in ins and st not in self.seen:
                         self.seen[st] = st.nbytes()
@@ -594,6 +631,8 @@ def report(prompt_len: int = 200, all_wrong: float = 0.2, mfu: float = 0.45, bw_
             top = sorted(moments.items(), key=lambda kv: -kv[1])[:3]
             out.append(f"- {phase}: peak {phase_memory(s)[phase] / GiB:.1f}; above static at its fullest "
                        "moments: " + ", ".join(f"{k} {v / GiB:.2f}" for k, v in top))
+    out += ["", "## What runs/gpu_check.sh will measure on one H200, predicted", ""]
+    out += gpu_check_predictions(mfu, bw_eff)
     s = headline[(256, 1)]
     out += ["", "## Assumptions", "", ASSUMPTIONS.format(
         params=s.params / 1e9, V=s.V, prompts=s.rc.prompts_per_step, G=s.G, block=s.rc.block_len,

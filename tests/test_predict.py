@@ -7,6 +7,7 @@ import sys
 from types import SimpleNamespace
 
 import pytest
+import torch
 
 import model as M
 from conftest import REPO, TINY
@@ -50,6 +51,16 @@ def test_rollout_forwards_are_the_samplers(enc):
     assert len(calls) == P.round_time(s)["rollout forwards"] == 4 and calls == [64, 64, 8, 8]
 
 
+def test_weight_init_transient_is_the_builds():
+    """gpu_check's mem_gb counts from the start: build() allocates the weights, then draws each in fp32 and
+    scales it (two fp32 copies of the largest weight at once)."""
+    mc = P.CHECK_MODELS["small-ish"]
+    with P.live_bytes_mode() as mode:
+        M.build(mc, "cpu", seed=0, dtype=torch.bfloat16)
+    s = P.Shape(mc, dataclasses.replace(P.RunConfig(), dtype="bfloat16"))
+    assert mode.peak == s.params * 2 + 2 * 4 * s.V * s.C
+
+
 def by_label(**kw) -> dict:
     return {(label, world): shapes for label, world, shapes in P.variations(**kw)}
 
@@ -79,6 +90,7 @@ def test_main_prints_the_table_and_the_check(capsys, monkeypatch):
     out = capsys.readouterr().out
     rows = [line for line in out.splitlines() if line.startswith("| LoRA") or line.startswith("| full FT")]
     assert len(rows) == 24 and "## Assumptions" in out and "| LoRA r=128, gen 256, ckpt on | 8 |" in out
+    assert "one IGPO step (LoRA r=128): mem_gb" in out and "bench.py (b) exact sampler" in out
     monkeypatch.setattr(P, "CHECK_MODELS", {"tiny": P.CHECK_MODELS["tiny"]})
     monkeypatch.setattr(P, "CHECK_MODES", {"bf16 LoRA ckpt": P.CHECK_MODES["bf16 LoRA ckpt"]})
     P.main(["--check"])
