@@ -2,7 +2,8 @@
 Predict one IGPO round before measuring it, without a GPU: peak memory per rank and the time split
 (rollouts / log-prob forwards / updates) of train_igpo.py, counted from the shapes the code builds.
 
-    python runs/predict.py                  # llada-8b (IGPO.md B.9) and its variations: what fits where
+    python runs/predict.py                  # llada-8b (IGPO.md B.9) and variations: what fits where, and
+                                            #   what runs/gpu_check.sh will measure
     python runs/predict.py --all_wrong=0.4 --mfu=0.35 --prompt_len=300     # other assumptions
     python runs/predict.py --check          # the memory accounting vs what CPU runs of the code allocate
 
@@ -585,7 +586,7 @@ ASSUMPTIONS = """\
   fragmentation: "yes" leaves 10% + 2 GiB of the GPU free, "tight" fits without that margin.
   train_igpo.py logs mem_gb in 1e9 bytes: 1 GiB = 1.074 GB.
 - Time: model FLOPs (bench.py's accounting) at MFU {mfu} of the dense bf16 peak (H200 989, A100 312 TFLOP/s);
-  a forward never faster than reading the bf16 weights at {bw:.0%} of HBM bandwidth (H200 4.8, A100 2.0 TB/s);
+  a forward never faster than reading the weights at {bw:.0%} of HBM bandwidth (H200 4.8, A100 2.0 TB/s);
   the vocabulary-sized float64/fp32 elementwise work at that bandwidth. The backward of a frozen base costs
   one forward's matmuls (input gradients only), of full FT two; checkpointing adds a forward of the blocks.
 - FSDP2 collectives overlap with compute (NVLink all-gather bus bandwidth: H200 350, A100 230 GB/s). Not
