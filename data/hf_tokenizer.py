@@ -20,11 +20,13 @@ import os
 
 import tiktoken
 
-from data.tokenizer import BOS, EOS, EOT, HEADER_END, HEADER_START, MASK
-
 # HF's ByteLevel(use_regex=true) pre-split; the same pieces as tiktoken's "gpt2" pat_str
 GPT2_PAT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
+# LLaDA's special tokens, whose names are the house names: data/tokenizer.py takes them from here (this
+# converter imports nothing from it, so the two files never import each other)
+MASK, EOS, BOS = "<|mdm_mask|>", "<|endoftext|>", "<|startoftext|>"
+HEADER_START, HEADER_END, EOT = "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"
 # documented LLaDA-8B ids (IGPO.md B.1.1-B.1.2); a checkpoint that disagrees is not the model we studied
 LLADA_IDS = {MASK: 126336, EOS: 126081, BOS: 126080, HEADER_START: 126346, HEADER_END: 126347, EOT: 126348}
 
