@@ -25,6 +25,7 @@ import torch
 import torch.nn.functional as F
 
 import model as M
+from common import parse_args, print0, setup
 from sample import num_transfer_tokens, sample
 
 
@@ -94,8 +95,8 @@ def flops_counter(model):
 
 
 def main(argv=None):
-    cfg = M.parse_args(Config(), argv, PRESETS)
-    rt = M.setup(cfg.device, cfg.seed)
+    cfg = parse_args(Config(), argv, PRESETS)
+    rt = setup(cfg.device, cfg.seed)
     cuda = rt.device.type == "cuda"  # the timing and memory hooks below; nanochat binds them to no-ops on CPU
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     reset_peak = torch.cuda.reset_peak_memory_stats if cuda else (lambda: None)
@@ -123,8 +124,8 @@ def main(argv=None):
     model.register_forward_pre_hook(count, with_kwargs=True)
     peak_flops = next((v for k, v in PEAK_FLOPS.items() if cuda and k in torch.cuda.get_device_name()), None)
     mfu = lambda flops, sec: f"{100 * flops / sec / peak_flops:.1f}%" if peak_flops else "n/a"  # noqa: E731
-    M.print0(f"bench {cfg.preset} | {cfg.ckpt or cfg.model} {dtype} on {rt.device} | batch {cfg.batch} prompt "
-             f"{cfg.prompt_len} gen_len {L} block {cfg.block_len} steps {cfg.steps} temperature {cfg.temperature}")
+    print0(f"bench {cfg.preset} | {cfg.ckpt or cfg.model} {dtype} on {rt.device} | batch {cfg.batch} prompt "
+           f"{cfg.prompt_len} gen_len {L} block {cfg.block_len} steps {cfg.steps} temperature {cfg.temperature}")
 
     def run(fn, warmup_full=False):
         """fn(gen_len, steps) after a warm-up call (one block, or the whole run for torch.compile):
@@ -153,18 +154,18 @@ def main(argv=None):
         try:
             rows.append(("(b) exact, compiled", run(sampler(torch.compile(model)), warmup_full=True)))
         except Exception as e:  # e.g. no C++ compiler for inductor on this CPU
-            M.print0(f"torch.compile failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+            print0(f"torch.compile failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
     rows.append(("(c) prefix cache", run(sampler(cache="prefix"))))
     rows.append(("(c) dual cache", run(sampler(cache="dual"))))
     rows.append((f"(c) threshold {cfg.threshold}", run(sampler(threshold=cfg.threshold))))
     rows.append((f"(c) dual + threshold {cfg.threshold}", run(sampler(cache="dual", threshold=cfg.threshold))))
 
     base = rows[0][1][0]
-    M.print0(f"\n{'sampler':<26} {'tokens/s':>10} {'ms/step':>9} {'forwards':>9} {'TFLOP/s':>8} {'MFU':>6} "
-             f"{'peak mem':>10} {'x ref':>7}")
+    print0(f"\n{'sampler':<26} {'tokens/s':>10} {'ms/step':>9} {'forwards':>9} {'TFLOP/s':>8} {'MFU':>6} "
+           f"{'peak mem':>10} {'x ref':>7}")
     for name, (sec, fw, fl, mem) in rows:  # ms/step: per forward
-        M.print0(f"{name:<26} {cfg.batch * L / sec:>10.1f} {1e3*sec/fw:>9.2f} {fw:>9.0f} {fl / sec / 1e12:>8.3f} "
-                 f"{mfu(fl, sec):>6} {mem:>10} {base / sec:>7.2f}")
+        print0(f"{name:<26} {cfg.batch * L / sec:>10.1f} {1e3*sec/fw:>9.2f} {fw:>9.0f} {fl / sec / 1e12:>8.3f} "
+               f"{mfu(fl, sec):>6} {mem:>10} {base / sec:>7.2f}")
 
     if cfg.train:
         from train_igpo import token_logprobs
@@ -180,9 +181,9 @@ def main(argv=None):
         sec, _, _, mem = run(train_step, warmup_full=True)
         T = cfg.prompt_len + L
         fl = 3 * flops(T, T, L)  # one forward of the T positions, the head on the L completion rows; bwd = 2 fwd
-        M.print0(f"\ntrain: token_logprobs fwd+bwd, 1 prompt x {cfg.batch} completions ({T} positions): "
-                 f"{T / sec:.0f} tokens/s | {1000 * sec:.1f} ms | {fl / sec / 1e12:.2f} TFLOP/s | MFU {mfu(fl, sec)} | "
-                 f"peak mem {mem} | N = {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M")
+        print0(f"\ntrain: token_logprobs fwd+bwd, 1 prompt x {cfg.batch} completions ({T} positions): "
+               f"{T / sec:.0f} tokens/s | {1000 * sec:.1f} ms | {fl / sec / 1e12:.2f} TFLOP/s | MFU {mfu(fl, sec)} | "
+               f"peak mem {mem} | N = {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M")
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 import model as M
+from common import parse_args, print0, run_main, setup
 from data import get_task, grader
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from sample import check_settings, sample
@@ -119,7 +120,7 @@ def append(path: str, recs):
 
 
 def main(argv=None):
-    cfg = M.parse_args(Config(), argv)
+    cfg = parse_args(Config(), argv)
     task = get_task(cfg.task)
     if not os.path.isdir(cfg.ckpt):
         raise FileNotFoundError(f"--ckpt={cfg.ckpt!r}: no such checkpoint folder (--ckpt=DIR is required)")
@@ -131,7 +132,7 @@ def main(argv=None):
     for L, steps in plan:  # divisibility errors before loading an 8B model; prompt lengths are checked below
         check_settings(0, L, block_len, steps, L)
     out_dir = cfg.out_dir or os.path.join("out", "eval", cfg.task)
-    rt = M.setup(cfg.device, cfg.seed)
+    rt = setup(cfg.device, cfg.seed)
     dtype = cfg.dtype or ("bfloat16" if rt.device.type == "cuda" else "float32")
     settings = dict(ckpt=os.path.abspath(cfg.ckpt), task=cfg.task, block_len=block_len, steps=cfg.steps,
                     temperature=cfg.temperature, seed=cfg.seed, cache=cfg.cache, refresh=cfg.refresh,
@@ -157,8 +158,8 @@ def main(argv=None):
     if rt.rank == 0:
         os.makedirs(out_dir, exist_ok=True)
         M.write_json(os.path.join(out_dir, "settings.json"), settings)
-    M.print0(f"eval {cfg.task} | {len(examples)} problems x {cfg.k} | (gen_len, steps) {plan} | block_len "
-             f"{block_len} | world {rt.world_size} | device {rt.device} | {out_dir}")
+    print0(f"eval {cfg.task} | {len(examples)} problems x {cfg.k} | (gen_len, steps) {plan} | block_len "
+           f"{block_len} | world {rt.world_size} | device {rt.device} | {out_dir}")
 
     results = []
     for L, steps in plan:
@@ -189,11 +190,11 @@ def main(argv=None):
                         sum(hits) / max(len(hits), 1), "new": len(todo), "seconds": round(time.time() - t0, 1)})
     if rt.rank == 0:
         M.write_json(os.path.join(out_dir, "metrics.json"), {"settings": settings, "results": results})
-    M.print0(f"{'task':<8} {'gen_len':>7} {'n':>5} {'k':>3} {'accuracy' if cfg.k == 1 else f'avg@{cfg.k}':>8}")
+    print0(f"{'task':<8} {'gen_len':>7} {'n':>5} {'k':>3} {'accuracy' if cfg.k == 1 else f'avg@{cfg.k}':>8}")
     for r in results:
-        M.print0(f"{r['task']:<8} {r['gen_len']:>7} {r['n']:>5} {r['k']:>3} {r['accuracy']:>8.3f}")
+        print0(f"{r['task']:<8} {r['gen_len']:>7} {r['n']:>5} {r['k']:>3} {r['accuracy']:>8.3f}")
     return results
 
 
 if __name__ == "__main__":
-    M.run_main(main)
+    run_main(main)

@@ -1,10 +1,10 @@
 """
-A LLaDA-compatible masked-diffusion transformer, its weights I/O, and the runtime helpers every script shares.
+A LLaDA-compatible masked-diffusion transformer and its weights I/O. The runtime every script shares and the
+training checkpoints are common.py's (section c, d), which builds on this file.
 
     (a) model:    ModelConfig + PRESETS, the LLaDA block (pre-norm RMSNorm, fp32 RoPE, SwiGLU, bidirectional SDPA, no
                   biases, untied head), module names as in the HF checkpoint (IGPO.md B.1.3); LoRA.
     (b) weights:  save()/load() of our checkpoints and of HF LLaDA folders, export_hf(), save_lora()/load_lora().
-    (c) runtime:  setup(), shard() (FSDP2), gathered(), run_main(), print0(), the --key=value override helper.
 """
 import contextlib
 import dataclasses
@@ -12,11 +12,9 @@ import json
 import math
 import os
 import pathlib
-import sys
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -379,102 +377,3 @@ def load_lora(model, ckpt_dir: str):
     model = model if hasattr(model, "lora_config") else apply_lora(model, **c)
     _fill(model, [os.path.join(ckpt_dir, "adapter.safetensors")], ckpt_dir, only=".lora_")
     return model
-
-
-# ----------------------------------------------------------------------------------------------------
-# (c) runtime: the only place that looks at the device type or the world size
-
-@dataclass
-class Runtime:
-    rank: int
-    world_size: int
-    device: torch.device
-    ctx: object  # autocast context: bf16 on CUDA, a no-op on CPU
-
-
-def setup(device: str = "", seed: int = 0) -> Runtime:
-    """Process group (always, so collectives need no `if`), device, autocast, seed. Works with or
-    without torchrun: without it, rank 0 of 1 over an in-memory store."""
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    local = int(os.environ.get("LOCAL_RANK", 0))
-    use_cuda = torch.cuda.is_available() and device != "cpu"
-    dev = torch.device(f"cuda:{local}" if use_cuda else "cpu")
-    if use_cuda:
-        torch.cuda.set_device(dev)
-    if not dist.is_initialized():
-        kw = {} if "RANK" in os.environ else dict(store=dist.HashStore(), rank=0, world_size=1)  # no torchrun: 1 of 1
-        dist.init_process_group("nccl" if use_cuda else "gloo", device_id=dev if use_cuda and kw == {} else None, **kw)
-    torch.manual_seed(seed)  # one shared seed for init; samplers add the rank themselves
-    torch.backends.cuda.matmul.allow_tf32 = True  # no effect on CPU
-    return Runtime(rank, world, dev, torch.autocast("cuda", dtype=torch.bfloat16) if use_cuda else contextlib.nullcontext())
-
-
-def shard(model: Transformer, rt: Runtime) -> Transformer:
-    """FSDP2 on each block, then the root; the codebase's one world-size branch: at 1, sharding only costs time."""
-    if rt.world_size == 1:
-        return model
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-    kw = dict(mp_policy=MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)) \
-        if rt.device.type == "cuda" else {}  # bf16 compute, fp32 gradient reduction
-    for block in model.blocks:
-        fully_shard(block, **kw)
-    fully_shard(model, **kw)
-    return model
-
-
-@contextlib.contextmanager
-def gathered(model):
-    """Keep FSDP2 parameters unsharded for a rollout phase (a no-op unsharded): ranks may then run different numbers
-    of forwards (IGPO re-rolls a per-rank count of groups) without deadlocking, and gather once per phase."""
-    from torch.distributed.fsdp import FSDPModule
-    fsdp = [m for m in model.modules() if isinstance(m, FSDPModule)]
-    if fsdp:
-        model.set_reshard_after_forward(False)  # recurses into the blocks
-        [m.unshard() for m in fsdp]
-    try:
-        yield model
-    finally:
-        if fsdp:
-            [m.reshard() for m in fsdp]
-            model.set_reshard_after_forward(True)
-
-
-def run_main(main):
-    """Scripts' entry point: bad input is a one-line error; a last barrier (gloo aborts a rank whose peer left)."""
-    try:
-        main()
-        dist.is_initialized() and dist.barrier()
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
-    finally:
-        dist.is_initialized() and dist.destroy_process_group()
-
-
-def print0(*args, **kwargs):
-    if int(os.environ.get("RANK", 0)) == 0:
-        print(*args, **kwargs, flush=True)
-
-
-def parse_args(cfg, argv=None, presets: dict | None = None):
-    """--key=value overrides of a config dataclass (flag names = field names). --preset=NAME applies a
-    named dict from the script's PRESETS first. Unknown keys are an error listing the valid ones."""
-    argv = sys.argv[1:] if argv is None else argv
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
-    if bad := [a for a in argv if not a.startswith("--") or "=" not in a]:
-        raise SystemExit(f"bad argument {bad[0]!r}: expected --key=value")
-    pairs = [a[2:].split("=", 1) for a in argv]
-    pairs += [["preset", cfg.preset]] if presets and all(k != "preset" for k, _ in pairs) else []  # the default preset
-    for key, val in sorted(pairs, key=lambda kv: kv[0] != "preset"):  # the preset first, then overrides
-        if key not in fields:
-            raise SystemExit(f"unknown flag --{key}; valid flags: {', '.join('--' + k for k in fields)}")
-        if key == "preset" and presets is not None:
-            if val not in presets:
-                raise SystemExit(f"unknown preset {val!r}; known presets: {', '.join(presets)}")
-            cfg = dataclasses.replace(cfg, **presets[val])
-        typ = type(getattr(cfg, key))
-        try:
-            val = {"true": True, "1": True, "false": False, "0": False}[val.lower()] if typ is bool else typ(val)
-        except (KeyError, ValueError):
-            raise SystemExit(f"--{key}={val}: expected a {typ.__name__}")
-        cfg = dataclasses.replace(cfg, **{key: val})
-    return cfg

@@ -160,7 +160,8 @@ class Config:
 
 def main(argv=None):
     from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
-    from model import load, parse_args, setup
+    from common import parse_args, setup
+    from model import load
     cfg = parse_args(Config(), argv)
     if not cfg.ckpt:
         raise SystemExit("--ckpt=DIR is required (a folder written by sft.py or train_igpo.py)")
@@ -178,5 +179,5 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    from model import run_main
+    from common import run_main
     run_main(main)

@@ -14,7 +14,6 @@ import json
 import math
 import os
 import random
-import shutil
 import time
 from dataclasses import dataclass
 
@@ -23,6 +22,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import model as M
+from common import (Runtime, gathered, load_optimizer, parse_args, print0, resume_point, run_main,
+                    save_checkpoint, setup, shard)
 from data import get_task
 from data.rewrite import load_rewritten
 from data.tokenizer import EOS, MASK, chat, get_tokenizer, special_id
@@ -95,46 +96,6 @@ def sft_loss(logits, response, masked, p):
     return ((ce * masked) / p[:, None]).sum(1).div(response.shape[1]).mean()
 
 
-def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int):
-    """Weights (adapters merged in) + config.json, the adapters alone with LoRA, each rank's optimizer state
-    (resuming needs the same world size) and meta.json, staged in out_dir/.next/ and then moved into out_dir:
-    a crash at any point leaves the previous checkpoint or the new one, never a mix (commit_checkpoint).
-    Every rank calls it (gathering sharded weights is collective). train_igpo.py saves the same way."""
-    stage = os.path.join(out_dir, ".next")
-    if rank == 0:
-        shutil.rmtree(stage, ignore_errors=True)  # what a crashed save left: not part of this checkpoint
-    dist.barrier()
-    M.save(model, stage, rank=rank)
-    if M.lora_modules(model):
-        M.save_lora(model, stage, rank=rank)
-    os.makedirs(stage, exist_ok=True)
-    torch.save(opt.state_dict(), os.path.join(stage, f"optim.{rank}.pt"))
-    dist.barrier()
-    if rank == 0:  # meta.json marks the staged checkpoint complete: from here on a crash is rolled forward
-        M.write_json(os.path.join(stage, "meta.json"), {"step": step, "config": dataclasses.asdict(cfg)})
-        commit_checkpoint(out_dir)
-    dist.barrier()
-
-
-def commit_checkpoint(out_dir: str):
-    """Move a complete staged checkpoint (out_dir/.next/ with its meta.json) into out_dir, meta.json last;
-    drop an incomplete one. Run by rank 0 after each save and before a resume: it finishes an interrupted move."""
-    stage = os.path.join(out_dir, ".next")
-    done = os.path.isfile(os.path.join(stage, "meta.json"))  # else the save itself was cut short: drop it
-    for f in sorted(os.listdir(stage) if done else [], key=lambda f: f == "meta.json"):
-        os.replace(os.path.join(stage, f), os.path.join(out_dir, f))
-    shutil.rmtree(stage, ignore_errors=True)
-
-
-def resume_point(out_dir: str, rank: int) -> int:
-    """--resume: finish (or drop) a save a crash interrupted; -> the step of out_dir's checkpoint, 0 if none."""
-    if rank == 0:
-        commit_checkpoint(out_dir)
-    dist.barrier()
-    meta = os.path.join(out_dir, "meta.json")
-    return json.load(open(meta))["step"] if os.path.isfile(meta) else 0
-
-
 def lr_at(step: int, cfg: Config) -> float:
     if step < cfg.warmup:
         return cfg.lr * (step + 1) / cfg.warmup
@@ -142,7 +103,7 @@ def lr_at(step: int, cfg: Config) -> float:
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
 
-def get_batch(data, step: int, cfg: Config, rt: M.Runtime, pad_id: int):
+def get_batch(data, step: int, cfg: Config, rt: Runtime, pad_id: int):
     """This rank's slice of the global batch of `step`: a function of (seed, step) only."""
     rng = random.Random(cfg.seed * 1_000_003 + step)
     rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
@@ -156,8 +117,8 @@ def get_batch(data, step: int, cfg: Config, rt: M.Runtime, pad_id: int):
 
 
 def main(argv=None):
-    cfg = M.parse_args(Config(), argv, PRESETS)
-    rt = M.setup(cfg.device, cfg.seed)
+    cfg = parse_args(Config(), argv, PRESETS)
+    rt = setup(cfg.device, cfg.seed)
     if cfg.batch_size % rt.world_size:
         raise ValueError(f"--batch_size={cfg.batch_size} must divide by the world size ({rt.world_size})")
     ckpt_dir = cfg.out_dir  # the run folder is the checkpoint: model.safetensors, config.json, meta.json
@@ -176,7 +137,7 @@ def main(argv=None):
         if resume:
             M.load_lora(model, ckpt_dir)
     model.grad_ckpt = cfg.grad_ckpt
-    model = M.shard(model, rt)
+    model = shard(model, rt)
     enc = get_tokenizer(model.config.tokenizer)
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     task = get_task(cfg.task)
@@ -184,14 +145,14 @@ def main(argv=None):
     data = encode_examples(task, rows, enc, cfg.gen_len)
     if not data:
         raise ValueError(f"no training example fits gen_len={cfg.gen_len} (of {len(rows)})")
-    M.print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
-    M.print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
-             f"{len(data)} training examples | torch {torch.__version__}")
+    print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
+    print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
+           f"{len(data)} training examples | torch {torch.__version__}")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.95),
                             weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
     if resume:  # optimizer state is per rank: resuming needs the same world size
-        opt.load_state_dict(torch.load(os.path.join(ckpt_dir, f"optim.{rt.rank}.pt"), weights_only=False))
-        M.print0(f"resumed from {ckpt_dir} at step {step}")
+        load_optimizer(opt, ckpt_dir, rt.rank)
+        print0(f"resumed from {ckpt_dir} at step {step}")
     if rt.rank == 0:
         os.makedirs(cfg.out_dir, exist_ok=True)
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
@@ -223,7 +184,7 @@ def main(argv=None):
             rec = {"step": step, "loss": round(avg.item(), 4), "lr": lr_at(step - 1, cfg), "grad_norm": round(gnorm, 3),
                    "seconds": round(time.time() - t0, 1)}
             losses = []
-            M.print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
+            print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
             if rt.rank == 0:
                 with open(os.path.join(cfg.out_dir, "log.jsonl"), "a") as f:
                     f.write(json.dumps(rec) + "\n")
@@ -245,16 +206,16 @@ def final_eval(model, rt, task, enc, cfg: Config) -> dict:
     from eval import evaluate, probe_accuracy
     model.eval()
     test = task.load("test")[: cfg.n_eval]
-    with M.gathered(model):  # ranks hold different numbers of test problems: uneven forwards
+    with gathered(model):  # ranks hold different numbers of test problems: uneven forwards
         res = evaluate(model, rt, task, test, enc, cfg.gen_len, cfg.block_len, cfg.steps)
         summary = {"accuracy": res["accuracy"], "accuracy_by_level": res["by_level"]}
         if hasattr(task, "probes"):  # tasks with checkable intermediate steps (toy)
             summary["step_accuracy"] = probe_accuracy(model, rt, task, test[:100], enc, cfg.gen_len, cfg.block_len,
                                                       cfg.steps)
-    M.print0(f"held-out accuracy {res['accuracy']:.3f} | by level {res['by_level']}"
-             + (f" | per-step (later steps masked) {summary['step_accuracy']:.3f}" if "step_accuracy" in summary else ""))
+    print0(f"held-out accuracy {res['accuracy']:.3f} | by level {res['by_level']}"
+           + (f" | per-step (later steps masked) {summary['step_accuracy']:.3f}" if "step_accuracy" in summary else ""))
     return summary
 
 
 if __name__ == "__main__":
-    M.run_main(main)
+    run_main(main)

@@ -25,11 +25,11 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import model as M
+from common import gathered, load_optimizer, parse_args, print0, resume_point, run_main, save_checkpoint, setup, shard
 from data import get_task
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from eval import evaluate, generate
 from sample import left_pad
-from sft import resume_point, save_checkpoint
 
 
 @dataclass
@@ -281,8 +281,8 @@ def mark_hints(enc, comp: list[int], hint: list[bool]) -> str:
 
 # ----------------------------------------------------------------------------------------------------
 def main(argv=None):
-    cfg = M.parse_args(Config(), argv, PRESETS)
-    rt = M.setup(cfg.device, cfg.seed)
+    cfg = parse_args(Config(), argv, PRESETS)
+    rt = setup(cfg.device, cfg.seed)
     # derived settings, checked once
     if cfg.prompts_per_step % rt.world_size:
         raise ValueError(f"--prompts_per_step={cfg.prompts_per_step} must divide by the world size ({rt.world_size})")
@@ -307,7 +307,7 @@ def main(argv=None):
     # copy of the weights), else a frozen copy
     ref = initial_model().requires_grad_(False).eval() if cfg.beta > 0 and not cfg.lora_r else None
     model.grad_ckpt = cfg.grad_ckpt
-    model, ref = M.shard(model, rt), (M.shard(ref, rt) if ref is not None else None)
+    model, ref = shard(model, rt), (shard(ref, rt) if ref is not None else None)
     enc = get_tokenizer(model.config.tokenizer)
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     task = get_task(cfg.task)
@@ -317,10 +317,10 @@ def main(argv=None):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.99),
                             weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
     if resume:  # optimizer state is per rank: resuming needs the same world size
-        opt.load_state_dict(torch.load(os.path.join(cfg.out_dir, f"optim.{rt.rank}.pt"), weights_only=False))
-    M.print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
-    M.print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
-             f"{len(train)} train prompts | torch {torch.__version__}" + (f" | resumed at step {start}" if resume else ""))
+        load_optimizer(opt, cfg.out_dir, rt.rank)
+    print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
+    print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
+           f"{len(train)} train prompts | torch {torch.__version__}" + (f" | resumed at step {start}" if resume else ""))
     if rt.rank == 0:
         os.makedirs(cfg.out_dir, exist_ok=True)
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
@@ -332,9 +332,9 @@ def main(argv=None):
 
     def run_eval(step):
         model.eval()
-        with M.gathered(model):  # ranks hold different numbers of test problems
+        with gathered(model):  # ranks hold different numbers of test problems
             res = evaluate(model, rt, eval_task, test, enc, L, cfg.block_len, cfg.steps)
-        M.print0(f"eval step {step} | accuracy {res['accuracy']:.3f} | by level {res['by_level']}")
+        print0(f"eval step {step} | accuracy {res['accuracy']:.3f} | by level {res['by_level']}")
         log("log.jsonl", {"step": step, "eval_accuracy": res["accuracy"], "eval_by_level": res["by_level"]})
         return res
 
@@ -350,7 +350,7 @@ def main(argv=None):
         model.eval()
         # ranks re-roll different numbers of all-wrong groups: `gathered` keeps the weights unsharded so
         # uneven forward counts cannot deadlock FSDP (STYLE.md 3.4), instead of padding to lockstep
-        with M.gathered(model):
+        with gathered(model):
             r = rollouts(model, rt, task, enc, exs, prompts, cfg, rng, seed=cfg.seed * 100003 + step)
             comps, rewards, correct, hint_mask, texts = r["comps"], r["rewards"], r["correct"], r["hint_mask"], r["texts"]
             t_gen = time.time() - t0  # sampling (and scoring) only: the completions have come to the host
@@ -388,7 +388,7 @@ def main(argv=None):
                "mem_gb": torch.cuda.max_memory_allocated() / 1e9 if rt.device.type == "cuda" else 0.0}
         rec = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in rec.items()}
         history.append(rec)
-        M.print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
+        print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
         log("log.jsonl", rec)
         done = step + 1 == cfg.max_steps
         if (step + 1) % cfg.eval_interval == 0 or done:
@@ -404,11 +404,11 @@ def main(argv=None):
                "final_by_level": final["by_level"], "wall_seconds": round(time.time() - t_start, 1),
                "mean_all_wrong": sum(r["all_wrong"] for r in history) / max(1, len(history)),
                "mean_all_wrong_after": sum(r["all_wrong_after"] for r in history) / max(1, len(history))}
-    M.print0(f"summary: {json.dumps(summary)}")
+    print0(f"summary: {json.dumps(summary)}")
     if rt.rank == 0:
         M.write_json(os.path.join(cfg.out_dir, "summary.json"), summary)
     return summary
 
 
 if __name__ == "__main__":
-    M.run_main(main)
+    run_main(main)

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import model as M  # noqa: E402
+from common import parse_args, setup  # noqa: E402
 from data import arith  # noqa: E402
 from data.tokenizer import chat, decode, get_tokenizer  # noqa: E402
 from eval import generate  # noqa: E402
@@ -28,8 +29,8 @@ class Config:
 
 
 def main(argv=None):
-    cfg = M.parse_args(Config(), argv)
-    rt = M.setup("cpu")
+    cfg = parse_args(Config(), argv)
+    rt = setup("cpu")
     model = M.load(cfg.ckpt).eval()
     enc = get_tokenizer(model.config.tokenizer)
     totals = {mode: [0, 0, 0] for mode in ("none", "prefix", "dual")}  # correct, gains, losses

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import torch
 
-import model as M
 import train_igpo as T
+from common import Runtime
 from conftest import REPO
 from data.tokenizer import decode
 
@@ -116,7 +116,7 @@ def fake_task(hint_text="ZZZZZZZZZZZZZZZZZZZZ"):
 
 
 def test_inpainting_fires_only_for_all_wrong_groups_and_replaces_with_correct_rollouts(tiny, enc):
-    rt = M.Runtime(0, 1, torch.device("cpu"), __import__("contextlib").nullcontext())
+    rt = Runtime(0, 1, torch.device("cpu"), __import__("contextlib").nullcontext())
     cfg = T.Config(group_size=4, gen_len=16, block_len=8, steps=8, eta_low=0.0, eta_high=0.9, temperature=1.0)
     exs = [{"q": "a", "easy": True}, {"q": "b", "easy": False}, {"q": "c", "easy": False}]
     from data.tokenizer import chat
@@ -139,7 +139,7 @@ def test_inpainting_fires_only_for_all_wrong_groups_and_replaces_with_correct_ro
 
 
 def test_grpo_never_inpaints(tiny, enc):
-    rt = M.Runtime(0, 1, torch.device("cpu"), __import__("contextlib").nullcontext())
+    rt = Runtime(0, 1, torch.device("cpu"), __import__("contextlib").nullcontext())
     cfg = T.Config(group_size=2, gen_len=16, block_len=8, steps=8, inpaint=False)
     from data.tokenizer import chat
     r = T.rollouts(tiny, rt, fake_task(), enc, [{"q": "b", "easy": False}], [chat(enc, "b")], cfg, random.Random(0), 0)

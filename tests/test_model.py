@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import model as M
+from common import parse_args
 from conftest import TINY
 
 
@@ -74,12 +75,12 @@ def test_parse_args_overrides_coerces_and_rejects_unknown_flags():
         lr: float = 1.0
         inpaint: bool = True
         steps: int = 3
-    c = M.parse_args(C(), ["--lr=0.5", "--inpaint=False", "--preset=b"], {"a": {}, "b": {"steps": 7, "lr": 2.0}})
+    c = parse_args(C(), ["--lr=0.5", "--inpaint=False", "--preset=b"], {"a": {}, "b": {"steps": 7, "lr": 2.0}})
     assert (c.lr, c.inpaint, c.steps, c.preset) == (0.5, False, 7, "b")  # preset first, then overrides
     with pytest.raises(SystemExit, match="--lr, --inpaint"):
-        M.parse_args(C(), ["--nope=1"])
+        parse_args(C(), ["--nope=1"])
     with pytest.raises(SystemExit, match="expected a int"):
-        M.parse_args(C(), ["--steps=x"])
+        parse_args(C(), ["--steps=x"])
 
 
 def test_presets_have_llada_8b_shape():

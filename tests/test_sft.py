@@ -5,6 +5,7 @@ import os
 import torch
 
 import sft
+from common import commit_checkpoint
 from data import arith
 
 
@@ -62,6 +63,6 @@ def test_an_interrupted_checkpoint_move_is_rolled_forward(tmp_path):
         for f in ("model.safetensors", "optim.0.pt", "meta.json"):
             (d / f).write_text(f"{f} {step}")
     os.replace(tmp_path / ".next" / "model.safetensors", tmp_path / "model.safetensors")  # crashed mid-move
-    sft.commit_checkpoint(str(tmp_path))
+    commit_checkpoint(str(tmp_path))
     assert sorted(os.listdir(tmp_path)) == ["meta.json", "model.safetensors", "optim.0.pt"]
     assert all((tmp_path / f).read_text() == f"{f} 2" for f in os.listdir(tmp_path))
