@@ -3,7 +3,8 @@ What every script shares (nanochat's common.py is the model): the runtime, and t
 that sft.py and train_igpo.py save and resume from. model.py is the model and its weights; this file
 builds on it (save, save_lora, write_json), never the other way round.
 
-    (c) runtime:      setup(), shard() (FSDP2), gathered(), run_main(), print0(), the --key=value override helper.
+    (c) runtime:      setup(), shard() (FSDP2), gathered(), run_main(), print0(), and parse_args(): the
+                      --key=value override helper.
     (d) checkpoints:  save_checkpoint() (staged, then committed), commit_checkpoint(), resume_point(),
                       load_optimizer().
 """
@@ -42,15 +43,19 @@ def setup(device: str = "", seed: int = 0) -> Runtime:
     if use_cuda:
         torch.cuda.set_device(dev)
     if not dist.is_initialized():
-        kw = {} if "RANK" in os.environ else dict(store=dist.HashStore(), rank=0, world_size=1)  # no torchrun: 1 of 1
-        dist.init_process_group("nccl" if use_cuda else "gloo", device_id=dev if use_cuda and kw == {} else None, **kw)
+        # torchrun's environment, or without torchrun rank 0 of 1 over an in-memory store
+        kw = {} if "RANK" in os.environ else dict(store=dist.HashStore(), rank=0, world_size=1)
+        device_id = dev if use_cuda and kw == {} else None  # NCCL under torchrun: this rank's GPU
+        dist.init_process_group("nccl" if use_cuda else "gloo", device_id=device_id, **kw)
     torch.manual_seed(seed)  # one shared seed for init; samplers add the rank themselves
     torch.backends.cuda.matmul.allow_tf32 = True  # no effect on CPU
-    return Runtime(rank, world, dev, torch.autocast("cuda", dtype=torch.bfloat16) if use_cuda else contextlib.nullcontext())
+    ctx = torch.autocast("cuda", dtype=torch.bfloat16) if use_cuda else contextlib.nullcontext()
+    return Runtime(rank, world, dev, ctx)
 
 
 def shard(model: M.Transformer, rt: Runtime) -> M.Transformer:
-    """FSDP2 on each block, then the root; the codebase's one world-size branch: at 1, sharding only costs time."""
+    """FSDP2 on each block, then the root; the codebase's one world-size branch: at 1, sharding only costs
+    time."""
     if rt.world_size == 1:
         return model
     from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
@@ -64,8 +69,9 @@ def shard(model: M.Transformer, rt: Runtime) -> M.Transformer:
 
 @contextlib.contextmanager
 def gathered(model):
-    """Keep FSDP2 parameters unsharded for a rollout phase (a no-op unsharded): ranks may then run different numbers
-    of forwards (IGPO re-rolls a per-rank count of groups) without deadlocking, and gather once per phase."""
+    """Keep FSDP2 parameters unsharded for a rollout phase (a no-op unsharded): ranks may then run different
+    numbers of forwards (IGPO re-rolls a per-rank count of groups) without deadlocking, and gather once per
+    phase."""
     from torch.distributed.fsdp import FSDPModule
     fsdp = [m for m in model.modules() if isinstance(m, FSDPModule)]
     if fsdp:
@@ -80,7 +86,8 @@ def gathered(model):
 
 
 def run_main(main):
-    """Scripts' entry point: bad input is a one-line error; a last barrier (gloo aborts a rank whose peer left)."""
+    """Scripts' entry point: bad input is a one-line error; a last barrier (gloo aborts a rank whose peer
+    left)."""
     try:
         main()
         dist.is_initialized() and dist.barrier()
@@ -103,7 +110,9 @@ def parse_args(cfg, argv=None, presets: dict | None = None):
     if bad := [a for a in argv if not a.startswith("--") or "=" not in a]:
         raise SystemExit(f"bad argument {bad[0]!r}: expected --key=value")
     pairs = [a[2:].split("=", 1) for a in argv]
-    pairs += [["preset", cfg.preset]] if presets and all(k != "preset" for k, _ in pairs) else []  # the default preset
+    if presets and all(k != "preset" for k, _ in pairs):  # no --preset: the default preset still applies
+        pairs += [["preset", cfg.preset]]
+    bools = {"true": True, "1": True, "false": False, "0": False}
     for key, val in sorted(pairs, key=lambda kv: kv[0] != "preset"):  # the preset first, then overrides
         if key not in fields:
             raise SystemExit(f"unknown flag --{key}; valid flags: {', '.join('--' + k for k in fields)}")
@@ -113,7 +122,7 @@ def parse_args(cfg, argv=None, presets: dict | None = None):
             cfg = dataclasses.replace(cfg, **presets[val])
         typ = type(getattr(cfg, key))
         try:
-            val = {"true": True, "1": True, "false": False, "0": False}[val.lower()] if typ is bool else typ(val)
+            val = bools[val.lower()] if typ is bool else typ(val)
         except (KeyError, ValueError):
             raise SystemExit(f"--{key}={val}: expected a {typ.__name__}")
         cfg = dataclasses.replace(cfg, **{key: val})
@@ -146,7 +155,8 @@ def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int):
 
 def commit_checkpoint(out_dir: str):
     """Move a complete staged checkpoint (out_dir/.next/ with its meta.json) into out_dir, meta.json last;
-    drop an incomplete one. Run by rank 0 after each save and before a resume: it finishes an interrupted move."""
+    drop an incomplete one. Run by rank 0 after each save and before a resume: it finishes an interrupted
+    move."""
     stage = os.path.join(out_dir, ".next")
     done = os.path.isfile(os.path.join(stage, "meta.json"))  # else the save itself was cut short: drop it
     for f in sorted(os.listdir(stage) if done else [], key=lambda f: f == "meta.json"):
@@ -155,7 +165,8 @@ def commit_checkpoint(out_dir: str):
 
 
 def resume_point(out_dir: str, rank: int) -> int:
-    """--resume: finish (or drop) a save a crash interrupted; -> the step of out_dir's checkpoint, 0 if none."""
+    """--resume: finish (or drop) a save a crash interrupted; -> the step of out_dir's checkpoint, 0 if
+    none."""
     if rank == 0:
         commit_checkpoint(out_dir)
     dist.barrier()
