@@ -34,7 +34,7 @@ from sample import left_pad
 class Config:
     preset: str = "tiny"        # model preset (model.PRESETS) and SFT settings (PRESETS below)
     task: str = "toy"           # what to train on (its train split) and evaluate on (its test split)
-    data: str = ""              # train on this data/rewrite.py output instead (length-aligned SFT, IGPO.md B.6.1)
+    data: str = ""              # train on this data/rewrite.py output instead (length-aligned SFT, B.6.1)
     init_from: str = ""         # start from a checkpoint folder instead of random weights
     out_dir: str = "out/sft"
     max_steps: int = 1000
@@ -64,9 +64,11 @@ class Config:
 
 PRESETS = {
     "tiny": dict(),
-    "small": dict(max_steps=20000, batch_size=256, lr=1e-3, gen_len=64, block_len=16, steps=64, max_minutes=0.0),
+    "small": dict(max_steps=20000, batch_size=256, lr=1e-3, gen_len=64, block_len=16, steps=64,
+                  max_minutes=0.0),
     "llada-8b": dict(task="gsm8k", max_steps=2000, batch_size=64, lr=1e-5, weight_decay=0.1, gen_len=256,
-                     block_len=32, steps=128, warmup=50, grad_ckpt=True, max_minutes=0.0, dtype="bfloat16", lora_r=128),
+                     block_len=32, steps=128, warmup=50, grad_ckpt=True, max_minutes=0.0, dtype="bfloat16",
+                     lora_r=128),
 }
 
 
@@ -92,7 +94,8 @@ def corrupt(response, t, u, eps: float, mask_id: int):
 def sft_loss(logits, response, masked, p):
     """LLaDA's loss: sum over masked positions of CE / p, divided by the response length, batch mean.
     logits (B, L, V), response (B, L), masked (B, L), p (B,)."""
-    ce = F.cross_entropy(logits.float().flatten(0, 1), response.flatten(), reduction="none").view(response.shape)
+    ce = F.cross_entropy(logits.float().flatten(0, 1), response.flatten(), reduction="none")  # (B*L,)
+    ce = ce.view(response.shape)  # (B, L)
     return ((ce * masked) / p[:, None]).sum(1).div(response.shape[1]).mean()
 
 
@@ -146,7 +149,8 @@ def main(argv=None):
     if not data:
         raise ValueError(f"no training example fits gen_len={cfg.gen_len} (of {len(rows)})")
     print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
-    print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
+    n_params = sum(p.numel() for p in model.parameters())
+    print0(f"world {rt.world_size} | device {rt.device} | params {n_params:,} | "
            f"{len(data)} training examples | torch {torch.__version__}")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.95),
                             weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
@@ -176,13 +180,14 @@ def main(argv=None):
         step += 1
         losses.append(loss.detach())
         out_of_time = torch.tensor(float(0 < cfg.max_minutes < (time.time() - t0) / 60), device=rt.device)
-        dist.all_reduce(out_of_time, op=dist.ReduceOp.MAX)  # every rank stops at the same step (FSDP needs it)
+        # every rank stops at the same step (FSDP needs it)
+        dist.all_reduce(out_of_time, op=dist.ReduceOp.MAX)
         out_of_time = bool(out_of_time.item())
         if step % cfg.log_interval == 0 or step == cfg.max_steps or out_of_time:
             avg = torch.stack(losses).mean()
             dist.all_reduce(avg, op=dist.ReduceOp.AVG)
-            rec = {"step": step, "loss": round(avg.item(), 4), "lr": lr_at(step - 1, cfg), "grad_norm": round(gnorm, 3),
-                   "seconds": round(time.time() - t0, 1)}
+            rec = {"step": step, "loss": round(avg.item(), 4), "lr": lr_at(step - 1, cfg),
+                   "grad_norm": round(gnorm, 3), "seconds": round(time.time() - t0, 1)}
             losses = []
             print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
             if rt.rank == 0:
@@ -210,10 +215,12 @@ def final_eval(model, rt, task, enc, cfg: Config) -> dict:
         res = evaluate(model, rt, task, test, enc, cfg.gen_len, cfg.block_len, cfg.steps)
         summary = {"accuracy": res["accuracy"], "accuracy_by_level": res["by_level"]}
         if hasattr(task, "probes"):  # tasks with checkable intermediate steps (toy)
-            summary["step_accuracy"] = probe_accuracy(model, rt, task, test[:100], enc, cfg.gen_len, cfg.block_len,
-                                                      cfg.steps)
-    print0(f"held-out accuracy {res['accuracy']:.3f} | by level {res['by_level']}"
-           + (f" | per-step (later steps masked) {summary['step_accuracy']:.3f}" if "step_accuracy" in summary else ""))
+            summary["step_accuracy"] = probe_accuracy(model, rt, task, test[:100], enc,
+                                                      cfg.gen_len, cfg.block_len, cfg.steps)
+    per_step = ""
+    if "step_accuracy" in summary:
+        per_step = f" | per-step (later steps masked) {summary['step_accuracy']:.3f}"
+    print0(f"held-out accuracy {res['accuracy']:.3f} | by level {res['by_level']}" + per_step)
     return summary
 
 
