@@ -48,7 +48,8 @@ def chat(enc: tiktoken.Encoding, content: str) -> list[int]:
     sp = lambda name: [special_id(enc, name)]
     if enc.name == "byte":
         return sp(BOS) + enc.encode_ordinary(content.strip()) + sp(EOT)
-    header = lambda role: sp(HEADER_START) + enc.encode_ordinary(role) + sp(HEADER_END) + enc.encode_ordinary("\n\n")
+    newlines = enc.encode_ordinary("\n\n")
+    header = lambda role: sp(HEADER_START) + enc.encode_ordinary(role) + sp(HEADER_END) + newlines
     return sp(BOS) + header("user") + enc.encode_ordinary(content.strip()) + sp(EOT) + header("assistant")
 
 
