@@ -37,7 +37,8 @@ def main(out_dir):
         refs = [T.token_logprobs(ref, prompts[mine], pad_id, mask_id, 8, comps[rows], 2)]
     losses = []
     for step in range(2):
-        stats, _ = T.update(net, opt, rt, prompts[mine], comps[rows], olds, refs, adv[rows], torch.ones(n * 2, 8), cfg, step,
+        keep = torch.ones(n * 2, 8)  # every position enters the loss
+        stats, _ = T.update(net, opt, rt, prompts[mine], comps[rows], olds, refs, adv[rows], keep, cfg, step,
                             pad_id, mask_id)
         dist.all_reduce(stats, op=dist.ReduceOp.AVG)
         losses.append(stats[0].item())

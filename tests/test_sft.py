@@ -39,13 +39,15 @@ def test_toy_trace_computes_the_question_and_writes_each_result_once():
     for ex in train[:300]:
         values = [int(v) for v in ex["trace"].split("\n")]
         assert len(values) == ex["level"] and values[-1] == int(ex["answer"])
-        assert eval(ex["question"].rstrip(".").replace(" ", "").lstrip("0") or "0") == values[-1]  # computes the question
+        # the trace computes the question
+        assert eval(ex["question"].rstrip(".").replace(" ", "").lstrip("0") or "0") == values[-1]
         assert not arith.hint(ex).endswith(ex["trace"].split("\n")[-1])  # the hint stops before the answer
         assert [res for _, res in arith.probes(ex)] == ex["trace"].split("\n")
 
 
 def test_resumed_sft_equals_uninterrupted(tmp_path):
-    common = ["--preset=tiny", "--batch_size=8", "--n_eval=0", "--log_interval=1", "--warmup=2", "--max_steps=4"]
+    common = ["--preset=tiny", "--batch_size=8", "--n_eval=0", "--log_interval=1", "--warmup=2",
+              "--max_steps=4"]
     a = sft.main(common + [f"--out_dir={tmp_path}/a"])
     sft.main(common + [f"--out_dir={tmp_path}/b", "--max_minutes=0.0000001"])  # stops after one step
     os.makedirs(f"{tmp_path}/b/.next")  # a later save cut short by a crash: no meta.json, a torn weights file
