@@ -1,9 +1,10 @@
 """
 Speed of rollouts and of the training forward + backward, on one device, for one model and one setting:
 
-    python bench.py --preset=tiny                        # CPU: the tiny model, random weights (or --ckpt=DIR)
-    python bench.py --preset=llada-8b                    # one GPU: LLaDA-8B's shapes, random bf16 weights, B.9's
-    python bench.py --preset=llada-8b --compile=True     #   rollouts (8 = one group, 256 tokens, block 32, 128 steps)
+    python bench.py --preset=tiny                      # CPU: the tiny model, random weights (or --ckpt=DIR)
+    python bench.py --preset=llada-8b                  # one GPU: LLaDA-8B's shapes, random bf16 weights,
+    python bench.py --preset=llada-8b --compile=True   #   B.9's rollouts (8 = one group, 256 tokens,
+                                                       #   block 32, 128 steps)
 
 Sampling rows, all on the same prompts: (a) LLaDA's generate() as written (the whole canvas's logits every
 step, float64 Gumbel noise and softmax over the whole canvas and vocabulary, a per-row top-k), (b) our exact
@@ -25,6 +26,7 @@ import torch
 import torch.nn.functional as F
 
 import model as M
+from common import parse_args, print0, setup
 from sample import num_transfer_tokens, sample
 
 
@@ -52,7 +54,8 @@ class Config:
 
 
 PRESETS = {
-    "tiny": dict(model="tiny", prompt_len=32, gen_len=64, block_len=16, steps=32, iters=3),  # 2 tokens a step, as B.9
+    # tiny: 2 tokens a step, as B.9
+    "tiny": dict(model="tiny", prompt_len=32, gen_len=64, block_len=16, steps=32, iters=3),
     "llada-8b": dict(model="llada-8b", prompt_len=200, gen_len=256, block_len=32, steps=128,
                      mask_id=126336, pad_id=126081),  # LLaDA's <|mdm_mask|> and <|endoftext|> (IGPO.md B.1)
 }
@@ -61,7 +64,8 @@ PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16, NVI
 
 @torch.no_grad()
 def reference_generate(model, prompt, gen_len, block_len, steps, mask_id, temperature, generator, ctx):
-    """LLaDA's generate.py (B.2.1) as written: full-canvas logits, float64 Gumbel over (B, T, V), per-row top-k."""
+    """LLaDA's generate.py (B.2.1) as written: full-canvas logits, float64 Gumbel over (B, T, V), per-row
+    top-k."""
     B, P = prompt.shape
     x = torch.cat([prompt, torch.full((B, gen_len), mask_id, device=prompt.device)], 1)
     n_blocks = gen_len // block_len
@@ -86,16 +90,22 @@ def reference_generate(model, prompt, gen_len, block_len, steps, mask_id, temper
 
 
 def flops_counter(model):
-    """-> flops(rows, keys, out_rows): model FLOPs of one sequence's forward (PaLM): 2 per weight per row through
-    the blocks, 2 per head weight per projected row, attention's QK^T and AV: 4 * n_layer * n_embd * rows * keys."""
+    """-> flops(rows, keys, out_rows): model FLOPs of one sequence's forward (PaLM): 2 per weight per row
+    through the blocks, 2 per head weight per projected row, attention's QK^T and AV: 4 * n_layer * n_embd *
+    rows * keys."""
     mc, n = model.config, lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     blocks, head = n(model.blocks), n(model.model.transformer.ff_out)
-    return lambda rows, keys, out_rows: 2 * (blocks * rows + head * out_rows) + 4 * mc.n_layer * mc.n_embd * rows * keys
+
+    def flops(rows, keys, out_rows):
+        weights = 2 * (blocks * rows + head * out_rows)
+        attention = 4 * mc.n_layer * mc.n_embd * rows * keys
+        return weights + attention
+    return flops
 
 
 def main(argv=None):
-    cfg = M.parse_args(Config(), argv, PRESETS)
-    rt = M.setup(cfg.device, cfg.seed)
+    cfg = parse_args(Config(), argv, PRESETS)
+    rt = setup(cfg.device, cfg.seed)
     cuda = rt.device.type == "cuda"  # the timing and memory hooks below; nanochat binds them to no-ops on CPU
     sync = torch.cuda.synchronize if cuda else (lambda: None)
     reset_peak = torch.cuda.reset_peak_memory_stats if cuda else (lambda: None)
@@ -113,7 +123,8 @@ def main(argv=None):
     g = torch.Generator().manual_seed(cfg.seed)
     prompt = torch.randint(0, min(cfg.mask_id, cfg.pad_id), (cfg.prompt_len,), generator=g).tolist()
     prompts, L, n_blocks = [prompt] * cfg.batch, cfg.gen_len, cfg.gen_len // cfg.block_len
-    flops, counts = flops_counter(model), [0, 0]  # forwards and model FLOPs since the last reset, from the shapes
+    # counts: forwards and model FLOPs since the last reset, from the shapes
+    flops, counts = flops_counter(model), [0, 0]
 
     def count(m, args, kw):  # keys: the whole canvas for a KV-cached slice (sample.KVCache), else the rows
         (B, rows), kv, out = args[0].shape, kw.get("kv"), kw.get("out")
@@ -123,8 +134,9 @@ def main(argv=None):
     model.register_forward_pre_hook(count, with_kwargs=True)
     peak_flops = next((v for k, v in PEAK_FLOPS.items() if cuda and k in torch.cuda.get_device_name()), None)
     mfu = lambda flops, sec: f"{100 * flops / sec / peak_flops:.1f}%" if peak_flops else "n/a"  # noqa: E731
-    M.print0(f"bench {cfg.preset} | {cfg.ckpt or cfg.model} {dtype} on {rt.device} | batch {cfg.batch} prompt "
-             f"{cfg.prompt_len} gen_len {L} block {cfg.block_len} steps {cfg.steps} temperature {cfg.temperature}")
+    print0(f"bench {cfg.preset} | {cfg.ckpt or cfg.model} {dtype} on {rt.device} | batch {cfg.batch} prompt "
+           f"{cfg.prompt_len} gen_len {L} block {cfg.block_len} steps {cfg.steps} "
+           f"temperature {cfg.temperature}")
 
     def run(fn, warmup_full=False):
         """fn(gen_len, steps) after a warm-up call (one block, or the whole run for torch.compile):
@@ -138,10 +150,13 @@ def main(argv=None):
         sync()
         return (time.perf_counter() - t0) / cfg.iters, counts[0] / cfg.iters, counts[1] / cfg.iters, peak()
 
-    def sampler(m=model, **kw):
+    def sampler(m=model, **kw):  # -> fn(gen_len, steps) for run(), with a generator of its own
         gen = torch.Generator(rt.device).manual_seed(cfg.seed)
-        return lambda gen_len, steps: sample(m, prompts, gen_len, cfg.block_len, steps, cfg.mask_id, cfg.pad_id,
-                                             cfg.temperature, generator=gen, ctx=rt.ctx, **kw)
+
+        def fn(gen_len, steps):
+            return sample(m, prompts, gen_len, cfg.block_len, steps, cfg.mask_id, cfg.pad_id, cfg.temperature,
+                          generator=gen, ctx=rt.ctx, **kw)
+        return fn
 
     rows = []
     if cfg.reference:
@@ -153,18 +168,19 @@ def main(argv=None):
         try:
             rows.append(("(b) exact, compiled", run(sampler(torch.compile(model)), warmup_full=True)))
         except Exception as e:  # e.g. no C++ compiler for inductor on this CPU
-            M.print0(f"torch.compile failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
+            print0(f"torch.compile failed: {type(e).__name__}: {str(e).splitlines()[0][:200]}")
     rows.append(("(c) prefix cache", run(sampler(cache="prefix"))))
     rows.append(("(c) dual cache", run(sampler(cache="dual"))))
     rows.append((f"(c) threshold {cfg.threshold}", run(sampler(threshold=cfg.threshold))))
-    rows.append((f"(c) dual + threshold {cfg.threshold}", run(sampler(cache="dual", threshold=cfg.threshold))))
+    dual_threshold = sampler(cache="dual", threshold=cfg.threshold)
+    rows.append((f"(c) dual + threshold {cfg.threshold}", run(dual_threshold)))
 
     base = rows[0][1][0]
-    M.print0(f"\n{'sampler':<26} {'tokens/s':>10} {'ms/step':>9} {'forwards':>9} {'TFLOP/s':>8} {'MFU':>6} "
-             f"{'peak mem':>10} {'x ref':>7}")
+    print0(f"\n{'sampler':<26} {'tokens/s':>10} {'ms/step':>9} {'forwards':>9} {'TFLOP/s':>8} {'MFU':>6} "
+           f"{'peak mem':>10} {'x ref':>7}")
     for name, (sec, fw, fl, mem) in rows:  # ms/step: per forward
-        M.print0(f"{name:<26} {cfg.batch * L / sec:>10.1f} {1e3*sec/fw:>9.2f} {fw:>9.0f} {fl / sec / 1e12:>8.3f} "
-                 f"{mfu(fl, sec):>6} {mem:>10} {base / sec:>7.2f}")
+        print0(f"{name:<26} {cfg.batch * L / sec:>10.1f} {1e3*sec/fw:>9.2f} {fw:>9.0f} "
+               f"{fl / sec / 1e12:>8.3f} {mfu(fl, sec):>6} {mem:>10} {base / sec:>7.2f}")
 
     if cfg.train:
         from train_igpo import token_logprobs
@@ -173,16 +189,19 @@ def main(argv=None):
         comps = torch.randint(0, min(cfg.mask_id, cfg.pad_id), (cfg.batch, L), generator=g).to(rt.device)
 
         def train_step(gen_len, steps):
+            group = comps[:, :gen_len]  # (batch, gen_len): one group of completions of the prompt
             with rt.ctx:
-                logp = token_logprobs(model, [prompt], cfg.pad_id, cfg.mask_id, gen_len, comps[:, :gen_len], cfg.batch)
+                logp = token_logprobs(model, [prompt], cfg.pad_id, cfg.mask_id, gen_len, group, cfg.batch)
             logp.mean().backward()
             model.zero_grad(set_to_none=True)
         sec, _, _, mem = run(train_step, warmup_full=True)
         T = cfg.prompt_len + L
-        fl = 3 * flops(T, T, L)  # one forward of the T positions, the head on the L completion rows; bwd = 2 fwd
-        M.print0(f"\ntrain: token_logprobs fwd+bwd, 1 prompt x {cfg.batch} completions ({T} positions): "
-                 f"{T / sec:.0f} tokens/s | {1000 * sec:.1f} ms | {fl / sec / 1e12:.2f} TFLOP/s | MFU {mfu(fl, sec)} | "
-                 f"peak mem {mem} | N = {sum(p.numel() for p in model.parameters()) / 1e6:.1f}M")
+        # one forward of the T positions, the head on the L completion rows; backward = 2 forwards
+        fl = 3 * flops(T, T, L)
+        n_params = sum(p.numel() for p in model.parameters())
+        print0(f"\ntrain: token_logprobs fwd+bwd, 1 prompt x {cfg.batch} completions ({T} positions): "
+               f"{T / sec:.0f} tokens/s | {1000 * sec:.1f} ms | {fl / sec / 1e12:.2f} TFLOP/s | "
+               f"MFU {mfu(fl, sec)} | peak mem {mem} | N = {n_params / 1e6:.1f}M")
 
 
 if __name__ == "__main__":

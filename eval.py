@@ -23,34 +23,38 @@ import torch.distributed as dist
 from tqdm import tqdm
 
 import model as M
+from common import parse_args, print0, run_main, setup
 from data import get_task, grader
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from sample import check_settings, sample
 
 
-def generate(model, rt, enc, prompts: list[list[int]], gen_len, block_len, steps, temperature=0.0, batch_size=64,
-             pinned=None, seed=0, desc="sampling", **sample_kw):
-    """Completions (token id lists) for a list of prompts, in batches (left padding); sample_kw: sample()'s cache etc."""
+def generate(model, rt, enc, prompts: list[list[int]], gen_len, block_len, steps, temperature=0.0,
+             batch_size=64, pinned=None, seed=0, desc="sampling", **sample_kw):
+    """Completions (token id lists) for a list of prompts, in batches (left padding); sample_kw: sample()'s
+    cache etc."""
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     g = torch.Generator(rt.device).manual_seed(seed + 1000 * rt.rank)
     out = []
     for i in tqdm(range(0, len(prompts), batch_size), desc=desc, disable=rt.rank != 0, leave=False):
         pins = None if pinned is None else pinned[i:i + batch_size]
-        out += sample(model, prompts[i:i + batch_size], gen_len, block_len, steps, mask_id, eos_id, temperature,
-                      pinned=pins, generator=g, ctx=rt.ctx, **sample_kw).tolist()
+        batch = prompts[i:i + batch_size]
+        out += sample(model, batch, gen_len, block_len, steps, mask_id, eos_id, temperature, pinned=pins,
+                      generator=g, ctx=rt.ctx, **sample_kw).tolist()
     return out
 
 
 def evaluate(model, rt, task, examples, enc, gen_len, block_len, steps, temperature=0.0, batch_size=64):
     """Accuracy over `examples` (all ranks take a shard; every rank gets the totals)."""
     mine = examples[rt.rank::rt.world_size]
-    comps = generate(model, rt, enc, [chat(enc, task.prompt(ex, "eval")) for ex in mine], gen_len, block_len, steps,
-                     temperature, batch_size, desc="eval")
+    prompts = [chat(enc, task.prompt(ex, "eval")) for ex in mine]
+    comps = generate(model, rt, enc, prompts, gen_len, block_len, steps, temperature, batch_size, desc="eval")
     texts = [decode(enc, c) for c in comps]
     levels = sorted({ex.get("level", 0) for ex in examples})
     stats = torch.zeros(len(levels), 2, dtype=torch.float64)  # per level: (correct, count)
     for ex, text in zip(mine, texts):
-        stats[levels.index(ex.get("level", 0))] += torch.tensor([float(task.correct(text, ex)), 1.0], dtype=torch.float64)
+        verdict = torch.tensor([float(task.correct(text, ex)), 1.0], dtype=torch.float64)  # (correct, count)
+        stats[levels.index(ex.get("level", 0))] += verdict
     stats = stats.to(rt.device)
     dist.all_reduce(stats)
     stats = stats.cpu()
@@ -69,12 +73,13 @@ def probe_accuracy(model, rt, task, examples, enc, gen_len, block_len, steps):
     for i, (_, pre, _) in enumerate(rows):
         ids = enc.encode_ordinary(pre)
         pinned[i, :len(ids)] = torch.tensor(ids)
-    comps = generate(model, rt, enc, [chat(enc, task.prompt(ex)) for ex, _, _ in rows], gen_len, block_len, steps,
-                     pinned=pinned, desc="probes")
-    hits = torch.tensor([0.0, 0.0], dtype=torch.float64, device=rt.device)
+    prompts = [chat(enc, task.prompt(ex)) for ex, _, _ in rows]
+    comps = generate(model, rt, enc, prompts, gen_len, block_len, steps, pinned=pinned, desc="probes")
+    hits = torch.tensor([0.0, 0.0], dtype=torch.float64, device=rt.device)  # (right, count)
     for (ex, pre, res), c in zip(rows, comps):
         rest = decode(enc, c)[len(pre):]
-        hits += torch.tensor([float(rest.split("\n")[0].strip() == res), 1.0], dtype=torch.float64, device=rt.device)
+        right = rest.split("\n")[0].strip() == res  # the line after the pinned prefix is the step's value
+        hits += torch.tensor([float(right), 1.0], dtype=torch.float64, device=rt.device)
     dist.all_reduce(hits)
     return (hits[0] / hits[1].clamp(min=1)).item()
 
@@ -87,7 +92,8 @@ class Config:
     task: str = "toy"           # data.TASKS: toy, gsm8k, math (MATH500), amc, amc23, aime24
     gen_lens: str = ""          # comma-separated generation lengths; "" = 256,512 (toy: 24), IGPO.md A
     block_len: int = 0          # 0 = 32 (toy: 8)
-    steps: int = 0              # denoising steps per gen_len; 0 = gen_len / 2 (d1's protocol, B.8.1; toy: gen_len)
+    # denoising steps per gen_len; 0 = gen_len / 2 (d1's protocol, B.8.1; toy: gen_len)
+    steps: int = 0
     cache: str = "none"         # approximate KV cache for speed: none (exact), prefix, dual (sample.py)
     refresh: int = 0            # with a cache: also refresh it every k steps (closer to exact, slower)
     k: int = 1                  # samples per problem: 1 = pass@1; AMC's protocol is avg@16 at temperature 0.1
@@ -97,8 +103,10 @@ class Config:
     out_dir: str = ""           # "" = out/eval/<task>
     seed: int = 0
     device: str = ""            # "" = cuda if available, else cpu
-    dtype: str = ""             # weights; "" = bfloat16 on CUDA (LLaDA's own: no weight casts every step), else float32
-    compile: bool = False       # torch.compile the model (toy, 1000 problems on 2 CPU cores: 21.4 s -> 18.0 s)
+    # weights; "" = bfloat16 on CUDA (LLaDA's own: no weight casts every step), else float32
+    dtype: str = ""
+    # torch.compile the model (toy, 1000 problems on 2 CPU cores: 21.4 s -> 18.0 s)
+    compile: bool = False
 
 
 def read_records(path: str, rank: int) -> dict:
@@ -119,26 +127,30 @@ def append(path: str, recs):
 
 
 def main(argv=None):
-    cfg = M.parse_args(Config(), argv)
+    cfg = parse_args(Config(), argv)
     task = get_task(cfg.task)
     if not os.path.isdir(cfg.ckpt):
         raise FileNotFoundError(f"--ckpt={cfg.ckpt!r}: no such checkpoint folder (--ckpt=DIR is required)")
     if cfg.k > 1 and cfg.temperature <= 0:
-        raise ValueError(f"--k={cfg.k} needs --temperature > 0: greedy samples of one prompt are all the same")
-    gen_lens, block_len, per = ("24", 8, 1) if cfg.task == "toy" else ("256,512", 32, 2)  # toy: as sft.py samples
-    plan = [(int(L), cfg.steps or int(L) // per) for L in (cfg.gen_lens or gen_lens).split(",")]  # (gen_len, steps)
+        raise ValueError(f"--k={cfg.k} needs --temperature > 0: greedy samples of one prompt are all the "
+                         "same")
+    # the defaults: generation lengths, block length, tokens per step (toy: as sft.py samples)
+    gen_lens, block_len, per = ("24", 8, 1) if cfg.task == "toy" else ("256,512", 32, 2)
+    lengths = [int(L) for L in (cfg.gen_lens or gen_lens).split(",")]
+    plan = [(L, cfg.steps or L // per) for L in lengths]  # (gen_len, steps)
     block_len = cfg.block_len or block_len
     for L, steps in plan:  # divisibility errors before loading an 8B model; prompt lengths are checked below
         check_settings(0, L, block_len, steps, L)
     out_dir = cfg.out_dir or os.path.join("out", "eval", cfg.task)
-    rt = M.setup(cfg.device, cfg.seed)
+    rt = setup(cfg.device, cfg.seed)
     dtype = cfg.dtype or ("bfloat16" if rt.device.type == "cuda" else "float32")
     settings = dict(ckpt=os.path.abspath(cfg.ckpt), task=cfg.task, block_len=block_len, steps=cfg.steps,
                     temperature=cfg.temperature, seed=cfg.seed, cache=cfg.cache, refresh=cfg.refresh,
                     dtype=dtype)
     if os.path.exists(p := os.path.join(out_dir, "settings.json")) and json.load(open(p)) != settings:
         # resuming into generations made otherwise would mix two protocols in one number
-        raise ValueError(f"{out_dir} holds generations made with other settings ({p}); pass another --out_dir")
+        raise ValueError(f"{out_dir} holds generations made with other settings ({p}); "
+                         "pass another --out_dir")
 
     # no FSDP: every rank holds the whole model (8B fits one GPU), so ranks never forward in lockstep;
     # only the per-batch gather below is collective, and every rank runs the same number of batches
@@ -147,7 +159,8 @@ def main(argv=None):
     enc = get_tokenizer(model.config.tokenizer)
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     examples = task.load("test")[:cfg.limit or None]
-    ids = [str(ex.get("id", i)) for i, ex in enumerate(examples)]  # toy rows have no id: their index is stable
+    # toy rows have no id: their index is stable
+    ids = [str(ex.get("id", i)) for i, ex in enumerate(examples)]
     if len(set(ids)) != len(ids):
         raise ValueError(f"task {cfg.task}: duplicate problem ids, resuming would skip the wrong problems")
     prompts = [chat(enc, task.prompt(ex, "eval")) for ex in examples]
@@ -157,8 +170,8 @@ def main(argv=None):
     if rt.rank == 0:
         os.makedirs(out_dir, exist_ok=True)
         M.write_json(os.path.join(out_dir, "settings.json"), settings)
-    M.print0(f"eval {cfg.task} | {len(examples)} problems x {cfg.k} | (gen_len, steps) {plan} | block_len "
-             f"{block_len} | world {rt.world_size} | device {rt.device} | {out_dir}")
+    print0(f"eval {cfg.task} | {len(examples)} problems x {cfg.k} | (gen_len, steps) {plan} | block_len "
+           f"{block_len} | world {rt.world_size} | device {rt.device} | {out_dir}")
 
     results = []
     for L, steps in plan:
@@ -172,12 +185,14 @@ def main(argv=None):
         for b in tqdm(range(n_batches), desc=f"{cfg.task} gen_len {L}", disable=rt.rank != 0):
             batch, new = mine[b * cfg.batch_size:(b + 1) * cfg.batch_size], []
             if batch:  # a rank with nothing left still joins the gather
-                comps = sample(model, [prompts[i] for i, _ in batch], L, block_len, steps, mask_id, eos_id,
-                               cfg.temperature, generator=g, ctx=rt.ctx, cache=cfg.cache, refresh=cfg.refresh).tolist()
+                batch_prompts = [prompts[i] for i, _ in batch]
+                comps = sample(model, batch_prompts, L, block_len, steps, mask_id, eos_id, cfg.temperature,
+                               generator=g, ctx=rt.ctx, cache=cfg.cache, refresh=cfg.refresh).tolist()
                 for (i, j), c in zip(batch, comps):
                     text, ex = decode(enc, c), examples[i]
                     new.append({"id": ids[i], "sample": j, "question": ex["question"], "answer": ex["answer"],
-                                "extracted": extract(text), "correct": bool(task.correct(text, ex)), "text": text})
+                                "extracted": extract(text), "correct": bool(task.correct(text, ex)),
+                                "text": text})
             parts = [None] * rt.world_size
             dist.all_gather_object(parts, new)
             new = [r for part in parts for r in part]
@@ -185,15 +200,16 @@ def main(argv=None):
             if rt.rank == 0:  # appended and closed per batch: a finished batch survives an interruption
                 append(path, new)
         hits = [recs[ids[i], j]["correct"] for i in range(len(examples)) for j in range(cfg.k)]
-        results.append({"task": cfg.task, "gen_len": L, "n": len(examples), "k": cfg.k, "steps": steps, "accuracy":
-                        sum(hits) / max(len(hits), 1), "new": len(todo), "seconds": round(time.time() - t0, 1)})
+        accuracy = sum(hits) / max(len(hits), 1)
+        results.append({"task": cfg.task, "gen_len": L, "n": len(examples), "k": cfg.k, "steps": steps,
+                        "accuracy": accuracy, "new": len(todo), "seconds": round(time.time() - t0, 1)})
     if rt.rank == 0:
         M.write_json(os.path.join(out_dir, "metrics.json"), {"settings": settings, "results": results})
-    M.print0(f"{'task':<8} {'gen_len':>7} {'n':>5} {'k':>3} {'accuracy' if cfg.k == 1 else f'avg@{cfg.k}':>8}")
+    print0(f"{'task':<8} {'gen_len':>7} {'n':>5} {'k':>3} {'accuracy' if cfg.k == 1 else f'avg@{cfg.k}':>8}")
     for r in results:
-        M.print0(f"{r['task']:<8} {r['gen_len']:>7} {r['n']:>5} {r['k']:>3} {r['accuracy']:>8.3f}")
+        print0(f"{r['task']:<8} {r['gen_len']:>7} {r['n']:>5} {r['k']:>3} {r['accuracy']:>8.3f}")
     return results
 
 
 if __name__ == "__main__":
-    M.run_main(main)
+    run_main(main)

@@ -1,10 +1,11 @@
 """
-A LLaDA-compatible masked-diffusion transformer, its weights I/O, and the runtime helpers every script shares.
+A LLaDA-compatible masked-diffusion transformer and its weights I/O. The runtime every script shares and the
+training checkpoints are common.py's (section c, d), which builds on this file.
 
-    (a) model:    ModelConfig + PRESETS, the LLaDA block (pre-norm RMSNorm, fp32 RoPE, SwiGLU, bidirectional SDPA, no
-                  biases, untied head), module names as in the HF checkpoint (IGPO.md B.1.3); LoRA.
-    (b) weights:  save()/load() of our checkpoints and of HF LLaDA folders, export_hf(), save_lora()/load_lora().
-    (c) runtime:  setup(), shard() (FSDP2), gathered(), run_main(), print0(), the --key=value override helper.
+    (a) model:    ModelConfig + PRESETS, the LLaDA block (pre-norm RMSNorm, fp32 RoPE, SwiGLU, bidirectional
+                  SDPA, no biases, untied head), module names as in the HF checkpoint (IGPO.md B.1.3); LoRA.
+    (b) weights:  save()/load() of our checkpoints and of HF LLaDA folders, export_hf(),
+                  save_lora()/load_lora().
 """
 import contextlib
 import dataclasses
@@ -12,11 +13,9 @@ import json
 import math
 import os
 import pathlib
-import sys
 from dataclasses import dataclass
 
 import torch
-import torch.distributed as dist
 import torch.nn as nn
 import torch.nn.functional as F
 
@@ -85,9 +84,11 @@ class Block(nn.Module):
     def forward(self, x, cos, sin, attn_mask, kv=None):
         B, T, C = x.shape
         n = self.attn_norm(x)
-        q, k, v = (p(n).view(B, T, self.n_head, -1).transpose(1, 2) for p in (self.q_proj, self.k_proj, self.v_proj))
+        qkv = (self.q_proj, self.k_proj, self.v_proj)
+        q, k, v = (p(n).view(B, T, self.n_head, -1).transpose(1, 2) for p in qkv)  # (B, H, T, D) each
         q, k = rope(q, cos, sin), rope(k, cos, sin)
-        k, v = (k, v) if kv is None else kv(k, v)  # sample.py's KVCache: this slice's k, v -> the whole canvas's
+        # sample.py's KVCache: this slice's k, v -> the whole canvas's
+        k, v = (k, v) if kv is None else kv(k, v)
         # no causal mask: every position sees every (non-pad) position, prompt and canvas alike
         y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=False)  # (B, H, T, D)
         x = x + self.attn_out(y.transpose(1, 2).reshape(B, T, C))
@@ -118,7 +119,8 @@ class Transformer(nn.Module):
         """Random init (after to_empty on a meta-built model). Same seed and device type -> same weights."""
         dev = next(self.parameters()).device  # drawn where they live: the 8B's 8e9 values in seconds on a GPU
         g, std, depth = torch.Generator(dev).manual_seed(seed), 0.02, math.sqrt(2 * self.config.n_layer)
-        for name, p in self.named_parameters():  # a fixed order: every rank of a device type draws the same weights
+        # a fixed order: every rank of a device type draws the same weights
+        for name, p in self.named_parameters():
             if p.dim() == 1:  # RMSNorm gains (there are no biases)
                 p.fill_(1.0)
             else:  # residual outputs scaled down with depth (GPT-2 / nanoGPT)
@@ -132,23 +134,33 @@ class Transformer(nn.Module):
         t = self.model.transformer
         B, T = idx.shape
         x = t.wte(idx)  # (B, T, C)
-        s = 0 if kv is None else kv.start  # a KV-cached slice (sample.py): idx = canvas[:, s:s + T], pad_mask the canvas's
-        pos = torch.arange(s, s + T, device=idx.device).expand(B, T) if pad_mask is None else (pad_mask.long().cumsum(-1) - 1).clamp(min=0)[:, s:s + T]
-        attn_mask = None if pad_mask is None else pad_mask[:, None, None, :]  # (B, 1, 1, T): keys visible to all queries
+        # a KV-cached slice (sample.py): idx = canvas[:, s:s + T], pad_mask the canvas's
+        s = 0 if kv is None else kv.start
+        if pad_mask is None:
+            pos = torch.arange(s, s + T, device=idx.device).expand(B, T)  # (B, T)
+            attn_mask = None
+        else:  # a token's position = the real tokens before it; the pads before the first one sit at 0 too
+            real_before = pad_mask.long().cumsum(-1) - 1  # (B, canvas)
+            pos = real_before.clamp(min=0)[:, s:s + T]  # (B, T)
+            attn_mask = pad_mask[:, None, None, :]  # (B, 1, 1, canvas): keys visible to all queries
         hd = self.config.n_embd // self.config.n_head
-        inv_freq = self.config.rope_theta ** (-torch.arange(0, hd, 2, device=idx.device, dtype=torch.float32) / hd)
-        freqs = (pos.float()[..., None] * inv_freq).repeat(1, 1, 2)[:, None]  # (B, 1, T, hd) = cat(freqs, freqs), fp32
+        even_dims = torch.arange(0, hd, 2, device=idx.device, dtype=torch.float32)  # (hd/2,)
+        inv_freq = self.config.rope_theta ** (-even_dims / hd)
+        angles = pos.float()[..., None] * inv_freq  # (B, T, hd/2), fp32
+        freqs = angles.repeat(1, 1, 2)[:, None]  # (B, 1, T, hd) = cat(angles, angles)
         cos, sin = freqs.cos(), freqs.sin()
         for block in t.blocks:
             if self.grad_ckpt and torch.is_grad_enabled():
                 x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, attn_mask, use_reentrant=False)
             else:
                 x = block(x, cos, sin, attn_mask, kv)
-        return t.ff_out(t.ln_f(x if out is None else x[:, out[0]:out[1]]))  # the vocabulary projection only where needed
+        x = x if out is None else x[:, out[0]:out[1]]  # the vocabulary projection only where needed
+        return t.ff_out(t.ln_f(x))  # (B, T, V) or (B, end-start, V)
 
 
 def build(cfg: ModelConfig, device, seed: int | None = 0, dtype=torch.float32) -> Transformer:
-    """Build on meta, materialise on `device` in `dtype` (bf16: the 8B in 16 GB), random-init unless seed is None."""
+    """Build on meta, materialise on `device` in `dtype` (bf16: the 8B in 16 GB), random-init unless seed
+    is None."""
     with torch.device("meta"):
         model = Transformer(cfg).to(dtype)  # free on meta: the parameters are born in `dtype`
     model.to_empty(device=device)
@@ -157,9 +169,11 @@ def build(cfg: ModelConfig, device, seed: int | None = 0, dtype=torch.float32) -
     return model
 
 
-# LoRA (Hu et al. 2021) as the official run has it through peft (IGPO.md B.9): y = W x + (alpha/r) B A drop(x), B = 0
-# at first. The base weight keeps its HF key (q_proj.weight, frozen); the adapters sit beside it (q_proj.lora_A/B).
-LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "up_proj")  # what the official target list hits in LLaDA (B.10.5)
+# LoRA (Hu et al. 2021) as the official run has it through peft (IGPO.md B.9):
+# y = W x + (alpha/r) B A drop(x), B = 0 at first. The base weight keeps its HF key (q_proj.weight, frozen);
+# the adapters sit beside it (q_proj.lora_A/B).
+# LORA_TARGETS: what the official target list hits in LLaDA (B.10.5)
+LORA_TARGETS = ("q_proj", "k_proj", "v_proj", "up_proj")
 BLOCK_LINEARS = ("q_proj", "k_proj", "v_proj", "attn_out", "ff_proj", "up_proj", "ff_out")  # targets="all"
 
 
@@ -167,7 +181,8 @@ class LoRALinear(nn.Module):
     def __init__(self, base: nn.Linear, r: int, alpha: float, dropout: float, g: torch.Generator):
         super().__init__()
         self.weight = base.weight.requires_grad_(False)  # adopted, not copied: (out, in)
-        kw = dict(device=self.weight.device, dtype=torch.float32)  # fp32 on a bf16 base too (peft): lr 5e-7 survives
+        # fp32 on a bf16 base too (peft): lr 5e-7 survives
+        kw = dict(device=self.weight.device, dtype=torch.float32)
         n_out, n_in = self.weight.shape
         # A ~ U(+-1/sqrt(in)) = peft's kaiming_uniform_(a=sqrt(5)), drawn on CPU so every rank agrees; B = 0
         self.lora_A = nn.Parameter(((torch.rand(r, n_in, generator=g) * 2 - 1) / math.sqrt(n_in)).to(**kw))
@@ -187,10 +202,13 @@ def lora_modules(model) -> list:
 
 
 def apply_lora(model, r: int, alpha: float, dropout: float, targets=LORA_TARGETS, seed: int = 0):
-    """Freeze the model, wrap the `targets` linears of each block: after build/load (A drawn here), before shard()."""
+    """Freeze the model, wrap the `targets` linears of each block: after build/load (A drawn here), before
+    shard()."""
     targets = BLOCK_LINEARS if targets == "all" else tuple(targets)
-    if hasattr(model, "lora_config") or set(targets) - set(BLOCK_LINEARS) or model.blocks[0].q_proj.weight.is_meta:
-        raise ValueError(f"apply_lora: targets from {BLOCK_LINEARS}, once, on a materialised model; got {targets}")
+    applied, unknown = hasattr(model, "lora_config"), set(targets) - set(BLOCK_LINEARS)
+    if applied or unknown or model.blocks[0].q_proj.weight.is_meta:
+        raise ValueError(f"apply_lora: targets from {BLOCK_LINEARS}, once, on a materialised model; "
+                         f"got {targets}")
     model.requires_grad_(False)
     g = torch.Generator().manual_seed(seed)
     for block, name in ((b, n) for b in model.blocks for n in targets):
@@ -201,7 +219,8 @@ def apply_lora(model, r: int, alpha: float, dropout: float, targets=LORA_TARGETS
 
 @torch.no_grad()
 def merge_lora(model, merged: bool = True):
-    """W += scale B A in each adapted linear of an unsharded model; merged=False (unmerge_lora) takes it out again."""
+    """W += scale B A in each adapted linear of an unsharded model; merged=False (unmerge_lora) takes it out
+    again."""
     for m in (m for m in lora_modules(model) if m.merged != merged):
         delta = m.scale * m.lora_B.float() @ m.lora_A.float()  # (out, in)
         m.weight.copy_(m.weight.float() + (delta if merged else -delta))  # one rounding, even in bf16
@@ -210,9 +229,11 @@ def merge_lora(model, merged: bool = True):
 
 @contextlib.contextmanager
 def lora_off(model):
-    """The frozen base inside (the KL reference, no second weight copy). no_grad only: backward recomputes see LoRA."""
+    """The frozen base inside (the KL reference, no second weight copy). no_grad only: backward recomputes
+    see LoRA."""
     mods = lora_modules(model)
-    assert not any(m.merged for m in mods), "lora_off on a merged model: merge_lora(model, merged=False) first"
+    assert not any(m.merged for m in mods), \
+        "lora_off on a merged model: merge_lora(model, merged=False) first"
     for m in mods:
         m.enabled = False
     try:
@@ -237,13 +258,16 @@ def write_json(path: str, obj):
 
 
 def full_state_dict(model) -> dict:
-    """Plain CPU tensors of the whole model, sharded (FSDP2) or not (STYLE.md 3.5), LoRA merged in. Collective."""
+    """Plain CPU tensors of the whole model, sharded (FSDP2) or not (STYLE.md 3.5), LoRA merged in.
+    Collective."""
     from torch.distributed.checkpoint.state_dict import StateDictOptions, get_model_state_dict
     sd = get_model_state_dict(model, options=StateDictOptions(full_state_dict=True, cpu_offload=True))
     for name, m in model.named_modules():
         if isinstance(m, LoRALinear) and sd:  # ranks > 0 get an empty dict
             A, B, w = sd.pop(f"{name}.lora_A"), sd.pop(f"{name}.lora_B"), sd[f"{name}.weight"]
-            sd[f"{name}.weight"] = w if m.merged else (w.float() + m.scale * B.float() @ A.float()).to(w.dtype)
+            if not m.merged:  # W + scale B A in fp32, rounded once to W's dtype
+                w = (w.float() + m.scale * B.float() @ A.float()).to(w.dtype)
+            sd[f"{name}.weight"] = w
     return sd
 
 
@@ -262,7 +286,8 @@ def save(model, out_dir: str, rank: int = 0):
 def load_config(ckpt_dir: str) -> ModelConfig:
     path = os.path.join(ckpt_dir, "config.json")
     if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint {ckpt_dir!r}: no config.json (expected model.safetensors + config.json)")
+        raise FileNotFoundError(f"checkpoint {ckpt_dir!r}: no config.json "
+                                "(expected model.safetensors + config.json)")
     with open(path) as f:
         d = json.load(f)
     if "d_model" in d:  # a Hugging Face LLaDA config.json; the tokenizer.json sits beside it
@@ -272,23 +297,28 @@ def load_config(ckpt_dir: str) -> ModelConfig:
     return ModelConfig(**d)
 
 
-# HF LLaDA config.json: the one value of each architecture switch we implement (IGPO.md B.1.1), assumed when absent;
-# any other is refused, not silently computed differently (swiglu too: LLaDA's llama block would halve ff_proj's output)
-HF_FIXED = dict(block_type="llama", activation_type="silu", layer_norm_type="rms", layer_norm_with_affine=True,
-                weight_tying=False, include_bias=False, include_qkv_bias=False, bias_for_layer_norm=False, rope=True,
-                alibi=False, input_emb_norm=False, scale_logits=False, attention_layer_norm=False, clip_qkv=None,
-                block_group_size=1, attention_dropout=0.0, residual_dropout=0.0, embedding_dropout=0.0)
-HF_NAMES = dict(n_layers="n_layer", n_heads="n_head", d_model="n_embd", mlp_hidden_size="mlp_hidden",  # HF: ours
-                embedding_size="vocab_size", rope_theta="rope_theta", rms_norm_eps="norm_eps",
-                max_sequence_length="max_seq_len")
+# HF LLaDA config.json: the one value of each architecture switch we implement (IGPO.md B.1.1), assumed when
+# absent; any other is refused, not silently computed differently (swiglu too: LLaDA's llama block would halve
+# ff_proj's output)
+HF_FIXED = dict(block_type="llama", activation_type="silu", layer_norm_type="rms",
+                layer_norm_with_affine=True, weight_tying=False, include_bias=False, include_qkv_bias=False,
+                bias_for_layer_norm=False, rope=True, alibi=False, input_emb_norm=False, scale_logits=False,
+                attention_layer_norm=False, clip_qkv=None, block_group_size=1, attention_dropout=0.0,
+                residual_dropout=0.0, embedding_dropout=0.0)
+HF_NAMES = dict(n_layers="n_layer", n_heads="n_head", d_model="n_embd",  # HF: ours
+                mlp_hidden_size="mlp_hidden", embedding_size="vocab_size", rope_theta="rope_theta",
+                rms_norm_eps="norm_eps", max_sequence_length="max_seq_len")
 
 
 def config_from_hf(d: dict) -> ModelConfig:
     """ModelConfig of an HF LLaDA config.json; a ValueError names each field that we don't implement."""
-    d = {**d, "embedding_size": d.get("embedding_size") or d.get("vocab_size")}  # the padded row count: 126464
-    kv = d.get("n_kv_heads") or (1 if d.get("multi_query_attention") else d.get("n_heads"))  # effective_n_kv_heads
+    # embedding_size is the padded row count: 126464
+    d = {**d, "embedding_size": d.get("embedding_size") or d.get("vocab_size")}
+    # effective_n_kv_heads: n_kv_heads, else 1 for multi-query attention, else n_heads
+    kv = d.get("n_kv_heads") or (1 if d.get("multi_query_attention") else d.get("n_heads"))
     bad = [f"{k}={d[k]!r} (we implement {v!r})" for k, v in HF_FIXED.items() if d.get(k, v) != v]
-    bad += [f"n_kv_heads={kv} (we implement n_heads={d.get('n_heads')}: no GQA/MQA)"] if kv != d.get("n_heads") else []
+    if kv != d.get("n_heads"):
+        bad += [f"n_kv_heads={kv} (we implement n_heads={d.get('n_heads')}: no GQA/MQA)"]
     bad += [f"{k} missing" for k in HF_NAMES if d.get(k) is None]
     if bad:
         raise ValueError(f"unsupported Hugging Face LLaDA config: {'; '.join(bad)}")
@@ -296,9 +326,12 @@ def config_from_hf(d: dict) -> ModelConfig:
 
 
 def check_keys(want: dict, have: dict, source: str):
-    """want (model), have (checkpoint): key -> shape. Fail loudly on missing, unexpected or mis-shaped keys."""
-    bad = [("missing", sorted(set(want) - set(have))), ("unexpected", sorted(set(have) - set(want))), ("mis-shaped", [
-        f"{k}: checkpoint {have[k]} vs model {want[k]}" for k in sorted(set(want) & set(have)) if have[k] != want[k]])]
+    """want (model), have (checkpoint): key -> shape. Fail loudly on missing, unexpected or mis-shaped
+    keys."""
+    both = sorted(set(want) & set(have))
+    misshaped = [f"{k}: checkpoint {have[k]} vs model {want[k]}" for k in both if have[k] != want[k]]
+    bad = [("missing", sorted(set(want) - set(have))), ("unexpected", sorted(set(have) - set(want))),
+           ("mis-shaped", misshaped)]
     if any(keys for _, keys in bad):
         raise ValueError(f"{source}: state dict does not match the model:"
                          + "".join(f"\n  {what} keys: {keys}" for what, keys in bad if keys))
@@ -317,7 +350,8 @@ def _fill(model, paths: list, source: str, only: str = ""):
 
 
 def load(ckpt_dir: str, device="cpu", dtype=torch.float32) -> Transformer:
-    """Our checkpoint or an HF LLaDA folder (model.safetensors or index + shards; same keys, IGPO.md B.1.3)."""
+    """Our checkpoint or an HF LLaDA folder (model.safetensors or index + shards; same keys, IGPO.md
+    B.1.3)."""
     files, index = ["model.safetensors"], os.path.join(ckpt_dir, "model.safetensors.index.json")
     model = build(load_config(ckpt_dir), device, seed=None, dtype=dtype)
     if os.path.isfile(index):  # sharded (HF): the files its weight map names
@@ -328,8 +362,9 @@ def load(ckpt_dir: str, device="cpu", dtype=torch.float32) -> Transformer:
 
 
 def export_hf(model, out_dir: str, shard_size_gb: float = 5.0, rank: int = 0):
-    """The model (adapters merged) as an HF LLaDA folder: config.json, shards (decimal GB, as HF counts) + index, and
-    the tokenizer folder's tokenizer and remote code (trust_remote_code). Collective; rank 0 writes, atomically."""
+    """The model (adapters merged) as an HF LLaDA folder: config.json, shards (decimal GB, as HF counts)
+    + index, and the tokenizer folder's tokenizer and remote code (trust_remote_code). Collective; rank 0
+    writes, atomically."""
     import shutil
     from safetensors.torch import save_file
     sd, cfg = full_state_dict(model), model.config
@@ -343,24 +378,30 @@ def export_hf(model, out_dir: str, shard_size_gb: float = 5.0, rank: int = 0):
         shards[-1][k] = v.contiguous()
     names = [f"model-{i + 1:05d}-of-{len(shards):05d}.safetensors" for i in range(len(shards))]
     for name, shard in zip(names, shards):
-        _atomic_write(os.path.join(out_dir, name), lambda tmp: save_file(shard, tmp, metadata={"format": "pt"}))
-    write_json(os.path.join(out_dir, "model.safetensors.index.json"), {"metadata": {"total_size": sum(
-        v.nbytes for v in sd.values())}, "weight_map": {k: name for name, shard in zip(names, shards) for k in shard}})
+        path = os.path.join(out_dir, name)
+        _atomic_write(path, lambda tmp: save_file(shard, tmp, metadata={"format": "pt"}))
+    total_size = sum(v.nbytes for v in sd.values())
+    weight_map = {k: name for name, shard in zip(names, shards) for k in shard}  # key -> its shard's file
+    index = {"metadata": {"total_size": total_size}, "weight_map": weight_map}
+    write_json(os.path.join(out_dir, "model.safetensors.index.json"), index)
+    shape = {h: getattr(cfg, o) for h, o in HF_NAMES.items()}  # n_layers, d_model, ... under HF's names
+    auto_map = dict(AutoConfig="configuration_llada.LLaDAConfig", AutoModel="modeling_llada.LLaDAModelLM")
     hf = dict(architectures=["LLaDAModelLM"], model_type="llada", **HF_FIXED, vocab_size=cfg.vocab_size,
-              n_kv_heads=cfg.n_head, rope_full_precision=True, **{h: getattr(cfg, o) for h, o in HF_NAMES.items()},
-              auto_map=dict(AutoConfig="configuration_llada.LLaDAConfig", AutoModel="modeling_llada.LLaDAModelLM"))
+              n_kv_heads=cfg.n_head, rope_full_precision=True, **shape, auto_map=auto_map)
     if cfg.tokenizer == "byte" or os.path.isfile(os.path.join(cfg.tokenizer, "tokenizer.json")):
         from data.tokenizer import EOS, MASK, get_tokenizer, special_id
         ids = [special_id(get_tokenizer(cfg.tokenizer), s) for s in (MASK, EOS, EOS)]  # LLaDA pads with EOS
         hf.update(zip(("mask_token_id", "eos_token_id", "pad_token_id"), ids))
     write_json(os.path.join(out_dir, "config.json"), hf)
     for f in ("tokenizer.json", "tokenizer_config.json", "configuration_llada.py", "modeling_llada.py"):
-        if os.path.isfile(src := os.path.join(cfg.tokenizer, f)) and not os.path.exists(os.path.join(out_dir, f)):
+        src, dst = os.path.join(cfg.tokenizer, f), os.path.join(out_dir, f)
+        if os.path.isfile(src) and not os.path.exists(dst):
             shutil.copy(src, out_dir)
 
 
 def save_lora(model, out_dir: str, rank: int = 0):
-    """Adapters only (MBs, not the base's 16 GB) + apply_lora's arguments. Every rank calls it (collective gather)."""
+    """Adapters only (MBs, not the base's 16 GB) + apply_lora's arguments. Every rank calls it (collective
+    gather)."""
     from safetensors.torch import save_file
     sd = {k: (v.full_tensor() if hasattr(v, "full_tensor") else v).cpu().contiguous()
           for k, v in model.state_dict().items() if ".lora_" in k}
@@ -379,102 +420,3 @@ def load_lora(model, ckpt_dir: str):
     model = model if hasattr(model, "lora_config") else apply_lora(model, **c)
     _fill(model, [os.path.join(ckpt_dir, "adapter.safetensors")], ckpt_dir, only=".lora_")
     return model
-
-
-# ----------------------------------------------------------------------------------------------------
-# (c) runtime: the only place that looks at the device type or the world size
-
-@dataclass
-class Runtime:
-    rank: int
-    world_size: int
-    device: torch.device
-    ctx: object  # autocast context: bf16 on CUDA, a no-op on CPU
-
-
-def setup(device: str = "", seed: int = 0) -> Runtime:
-    """Process group (always, so collectives need no `if`), device, autocast, seed. Works with or
-    without torchrun: without it, rank 0 of 1 over an in-memory store."""
-    rank, world = int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    local = int(os.environ.get("LOCAL_RANK", 0))
-    use_cuda = torch.cuda.is_available() and device != "cpu"
-    dev = torch.device(f"cuda:{local}" if use_cuda else "cpu")
-    if use_cuda:
-        torch.cuda.set_device(dev)
-    if not dist.is_initialized():
-        kw = {} if "RANK" in os.environ else dict(store=dist.HashStore(), rank=0, world_size=1)  # no torchrun: 1 of 1
-        dist.init_process_group("nccl" if use_cuda else "gloo", device_id=dev if use_cuda and kw == {} else None, **kw)
-    torch.manual_seed(seed)  # one shared seed for init; samplers add the rank themselves
-    torch.backends.cuda.matmul.allow_tf32 = True  # no effect on CPU
-    return Runtime(rank, world, dev, torch.autocast("cuda", dtype=torch.bfloat16) if use_cuda else contextlib.nullcontext())
-
-
-def shard(model: Transformer, rt: Runtime) -> Transformer:
-    """FSDP2 on each block, then the root; the codebase's one world-size branch: at 1, sharding only costs time."""
-    if rt.world_size == 1:
-        return model
-    from torch.distributed.fsdp import MixedPrecisionPolicy, fully_shard
-    kw = dict(mp_policy=MixedPrecisionPolicy(param_dtype=torch.bfloat16, reduce_dtype=torch.float32)) \
-        if rt.device.type == "cuda" else {}  # bf16 compute, fp32 gradient reduction
-    for block in model.blocks:
-        fully_shard(block, **kw)
-    fully_shard(model, **kw)
-    return model
-
-
-@contextlib.contextmanager
-def gathered(model):
-    """Keep FSDP2 parameters unsharded for a rollout phase (a no-op unsharded): ranks may then run different numbers
-    of forwards (IGPO re-rolls a per-rank count of groups) without deadlocking, and gather once per phase."""
-    from torch.distributed.fsdp import FSDPModule
-    fsdp = [m for m in model.modules() if isinstance(m, FSDPModule)]
-    if fsdp:
-        model.set_reshard_after_forward(False)  # recurses into the blocks
-        [m.unshard() for m in fsdp]
-    try:
-        yield model
-    finally:
-        if fsdp:
-            [m.reshard() for m in fsdp]
-            model.set_reshard_after_forward(True)
-
-
-def run_main(main):
-    """Scripts' entry point: bad input is a one-line error; a last barrier (gloo aborts a rank whose peer left)."""
-    try:
-        main()
-        dist.is_initialized() and dist.barrier()
-    except (ValueError, FileNotFoundError) as e:
-        sys.exit(f"error: {e}")
-    finally:
-        dist.is_initialized() and dist.destroy_process_group()
-
-
-def print0(*args, **kwargs):
-    if int(os.environ.get("RANK", 0)) == 0:
-        print(*args, **kwargs, flush=True)
-
-
-def parse_args(cfg, argv=None, presets: dict | None = None):
-    """--key=value overrides of a config dataclass (flag names = field names). --preset=NAME applies a
-    named dict from the script's PRESETS first. Unknown keys are an error listing the valid ones."""
-    argv = sys.argv[1:] if argv is None else argv
-    fields = {f.name: f for f in dataclasses.fields(cfg)}
-    if bad := [a for a in argv if not a.startswith("--") or "=" not in a]:
-        raise SystemExit(f"bad argument {bad[0]!r}: expected --key=value")
-    pairs = [a[2:].split("=", 1) for a in argv]
-    pairs += [["preset", cfg.preset]] if presets and all(k != "preset" for k, _ in pairs) else []  # the default preset
-    for key, val in sorted(pairs, key=lambda kv: kv[0] != "preset"):  # the preset first, then overrides
-        if key not in fields:
-            raise SystemExit(f"unknown flag --{key}; valid flags: {', '.join('--' + k for k in fields)}")
-        if key == "preset" and presets is not None:
-            if val not in presets:
-                raise SystemExit(f"unknown preset {val!r}; known presets: {', '.join(presets)}")
-            cfg = dataclasses.replace(cfg, **presets[val])
-        typ = type(getattr(cfg, key))
-        try:
-            val = {"true": True, "1": True, "false": False, "0": False}[val.lower()] if typ is bool else typ(val)
-        except (KeyError, ValueError):
-            raise SystemExit(f"--{key}={val}: expected a {typ.__name__}")
-        cfg = dataclasses.replace(cfg, **{key: val})
-    return cfg

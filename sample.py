@@ -17,9 +17,11 @@ def check_settings(prompt_len: int, gen_len: int, block_len: int, steps: int, ma
         raise ValueError(f"gen_len={gen_len} is not divisible by block_len={block_len}")
     n_blocks = gen_len // block_len
     if steps % n_blocks:
-        raise ValueError(f"steps={steps} is not divisible by the number of blocks ({gen_len}/{block_len}={n_blocks})")
+        raise ValueError(f"steps={steps} is not divisible by the number of blocks "
+                         f"({gen_len}/{block_len}={n_blocks})")
     if prompt_len + gen_len > max_seq_len:
-        raise ValueError(f"prompt ({prompt_len} tokens) + gen_len ({gen_len}) exceeds the model's max_seq_len={max_seq_len}")
+        raise ValueError(f"prompt ({prompt_len} tokens) + gen_len ({gen_len}) exceeds the model's "
+                         f"max_seq_len={max_seq_len}")
 
 
 def num_transfer_tokens(n_masked, steps: int):
@@ -64,9 +66,10 @@ class KVCache:
 
 
 @torch.no_grad()
-def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps: int, mask_id: int, pad_id: int,
-           temperature: float = 0.0, remasking: str = "low_confidence", pinned=None, generator=None,
-           ctx=contextlib.nullcontext(), on_step=None, cache: str = "none", refresh: int = 0, threshold: float = 0.0):
+def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps: int, mask_id: int,
+           pad_id: int, temperature: float = 0.0, remasking: str = "low_confidence", pinned=None,
+           generator=None, ctx=contextlib.nullcontext(), on_step=None, cache: str = "none", refresh: int = 0,
+           threshold: float = 0.0):
     """Fill a canvas of gen_len MASKs after each prompt, block by block (semi-autoregressive).
 
     pinned: optional (B, gen_len) canvas of known tokens (mask_id where free). Pinned tokens are
@@ -101,22 +104,26 @@ def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps:
     for b in range(n_blocks):
         lo, hi = P + b * block_len, P + (b + 1) * block_len
         # pinned positions are not MASK, so they never enter the budget of their block
-        schedule = num_transfer_tokens((x[:, lo:hi] == mask_id).sum(1), steps_per_block)  # (B, steps_per_block)
+        n_masked = (x[:, lo:hi] == mask_id).sum(1)  # (B,)
+        schedule = num_transfer_tokens(n_masked, steps_per_block)  # (B, steps_per_block)
         active = schedule.sum(0).tolist()  # one host sync per block, none per step
         for i in range(steps_per_block):
             if active[i] == 0:  # nothing to unmask in any row (a block full of hints): skip the forward
                 continue
-            full = kv is None or i % (refresh or steps_per_block) == 0  # the whole canvas (and a cache refresh)
+            # the whole canvas (and a cache refresh)?
+            full = kv is None or i % (refresh or steps_per_block) == 0
             s, e = (0, T) if full else (lo, T if cache == "prefix" else hi)  # forward rows s..e
             if kv is not None:
                 kv.start = s
             with ctx:
-                logits = model(x[:, s:e], pad_mask, out=(lo - s, hi - s), kv=kv)  # (B, block_len, V): the block only
+                # (B, block_len, V): the logits of the block only
+                logits = model(x[:, s:e], pad_mask, out=(lo - s, hi - s), kv=kv)
             logits = logits.double()  # float64: low-precision Gumbel noise hurts quality (LLaDA generate.py)
-            probs = F.softmax(logits, dim=-1)  # (B, block_len, V): one exp pass serves the noise and the confidence
+            # (B, block_len, V): one exp pass serves the noise and the confidence
+            probs = F.softmax(logits, dim=-1)
             if temperature > 0:
-                # Gumbel-max: argmax p / (-log u)^tau == argmax exp(l) / (-log u)^tau (LLaDA's; p is exp(l) over a
-                # per-row constant) == argmax l/tau + Gumbel, an exact sample at tau
+                # Gumbel-max: argmax p / (-log u)^tau == argmax exp(l) / (-log u)^tau (LLaDA's; p is exp(l)
+                # over a per-row constant) == argmax l/tau + Gumbel, an exact sample at tau
                 u = torch.rand(logits.shape, dtype=torch.float64, device=device, generator=generator)
                 x0 = (probs / (-torch.log(u)) ** temperature).argmax(-1)  # (B, block_len)
             else:
@@ -129,7 +136,8 @@ def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps:
             conf = torch.where(masked, conf, -torch.inf)
             # unmask the schedule[:, i] most confident masked positions of each row
             order = conf.argsort(dim=-1, descending=True, stable=True)
-            rank = torch.empty_like(order).scatter_(1, order, torch.arange(block_len, device=device).expand(B, -1))
+            places = torch.arange(block_len, device=device).expand(B, -1)  # (B, block_len): 0, 1, 2, ...
+            rank = torch.empty_like(order).scatter_(1, order, places)  # each position's place in the order
             take = rank < schedule[:, i:i + 1]
             if threshold > 0:  # earlier steps may have taken more than scheduled: masked positions only
                 take = (take | (conf > threshold)) & masked
@@ -160,7 +168,8 @@ class Config:
 
 def main(argv=None):
     from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
-    from model import load, parse_args, setup
+    from common import parse_args, setup
+    from model import load
     cfg = parse_args(Config(), argv)
     if not cfg.ckpt:
         raise SystemExit("--ckpt=DIR is required (a folder written by sft.py or train_igpo.py)")
@@ -169,14 +178,18 @@ def main(argv=None):
     enc = get_tokenizer(model.config.tokenizer)
     mask_id = special_id(enc, MASK)
 
-    def show(canvas):
-        print(decode(enc, canvas[0]).replace("\n", "\\n") + "  [" + "".join("_" if t == mask_id else "#" for t in canvas[0].tolist()) + "]")
-    out = sample(model, [chat(enc, cfg.prompt)], cfg.gen_len, cfg.block_len, cfg.steps, mask_id, special_id(enc, EOS),
-                 cfg.temperature, cfg.remasking, generator=torch.Generator(rt.device).manual_seed(cfg.seed),
-                 on_step=show if cfg.show else None, cache=cfg.cache, threshold=cfg.threshold, ctx=rt.ctx)
+    def show(canvas):  # the text so far, then each position: still masked (_) or filled (#)
+        text = decode(enc, canvas[0]).replace("\n", "\\n")
+        filled = "".join("_" if t == mask_id else "#" for t in canvas[0].tolist())
+        print(text + "  [" + filled + "]")
+    prompt, eos_id = chat(enc, cfg.prompt), special_id(enc, EOS)
+    g = torch.Generator(rt.device).manual_seed(cfg.seed)
+    out = sample(model, [prompt], cfg.gen_len, cfg.block_len, cfg.steps, mask_id, eos_id, cfg.temperature,
+                 cfg.remasking, generator=g, on_step=show if cfg.show else None, cache=cfg.cache,
+                 threshold=cfg.threshold, ctx=rt.ctx)
     print(decode(enc, out[0]))
 
 
 if __name__ == "__main__":
-    from model import run_main
+    from common import run_main
     run_main(main)

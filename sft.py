@@ -14,7 +14,6 @@ import json
 import math
 import os
 import random
-import shutil
 import time
 from dataclasses import dataclass
 
@@ -23,6 +22,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import model as M
+from common import (Runtime, gathered, load_optimizer, parse_args, print0, resume_point, run_main,
+                    save_checkpoint, setup, shard)
 from data import get_task
 from data.rewrite import load_rewritten
 from data.tokenizer import EOS, MASK, chat, get_tokenizer, special_id
@@ -33,7 +34,7 @@ from sample import left_pad
 class Config:
     preset: str = "tiny"        # model preset (model.PRESETS) and SFT settings (PRESETS below)
     task: str = "toy"           # what to train on (its train split) and evaluate on (its test split)
-    data: str = ""              # train on this data/rewrite.py output instead (length-aligned SFT, IGPO.md B.6.1)
+    data: str = ""              # train on this data/rewrite.py output instead (length-aligned SFT, B.6.1)
     init_from: str = ""         # start from a checkpoint folder instead of random weights
     out_dir: str = "out/sft"
     max_steps: int = 1000
@@ -63,9 +64,11 @@ class Config:
 
 PRESETS = {
     "tiny": dict(),
-    "small": dict(max_steps=20000, batch_size=256, lr=1e-3, gen_len=64, block_len=16, steps=64, max_minutes=0.0),
+    "small": dict(max_steps=20000, batch_size=256, lr=1e-3, gen_len=64, block_len=16, steps=64,
+                  max_minutes=0.0),
     "llada-8b": dict(task="gsm8k", max_steps=2000, batch_size=64, lr=1e-5, weight_decay=0.1, gen_len=256,
-                     block_len=32, steps=128, warmup=50, grad_ckpt=True, max_minutes=0.0, dtype="bfloat16", lora_r=128),
+                     block_len=32, steps=128, warmup=50, grad_ckpt=True, max_minutes=0.0, dtype="bfloat16",
+                     lora_r=128),
 }
 
 
@@ -91,48 +94,9 @@ def corrupt(response, t, u, eps: float, mask_id: int):
 def sft_loss(logits, response, masked, p):
     """LLaDA's loss: sum over masked positions of CE / p, divided by the response length, batch mean.
     logits (B, L, V), response (B, L), masked (B, L), p (B,)."""
-    ce = F.cross_entropy(logits.float().flatten(0, 1), response.flatten(), reduction="none").view(response.shape)
+    ce = F.cross_entropy(logits.float().flatten(0, 1), response.flatten(), reduction="none")  # (B*L,)
+    ce = ce.view(response.shape)  # (B, L)
     return ((ce * masked) / p[:, None]).sum(1).div(response.shape[1]).mean()
-
-
-def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int):
-    """Weights (adapters merged in) + config.json, the adapters alone with LoRA, each rank's optimizer state
-    (resuming needs the same world size) and meta.json, staged in out_dir/.next/ and then moved into out_dir:
-    a crash at any point leaves the previous checkpoint or the new one, never a mix (commit_checkpoint).
-    Every rank calls it (gathering sharded weights is collective). train_igpo.py saves the same way."""
-    stage = os.path.join(out_dir, ".next")
-    if rank == 0:
-        shutil.rmtree(stage, ignore_errors=True)  # what a crashed save left: not part of this checkpoint
-    dist.barrier()
-    M.save(model, stage, rank=rank)
-    if M.lora_modules(model):
-        M.save_lora(model, stage, rank=rank)
-    os.makedirs(stage, exist_ok=True)
-    torch.save(opt.state_dict(), os.path.join(stage, f"optim.{rank}.pt"))
-    dist.barrier()
-    if rank == 0:  # meta.json marks the staged checkpoint complete: from here on a crash is rolled forward
-        M.write_json(os.path.join(stage, "meta.json"), {"step": step, "config": dataclasses.asdict(cfg)})
-        commit_checkpoint(out_dir)
-    dist.barrier()
-
-
-def commit_checkpoint(out_dir: str):
-    """Move a complete staged checkpoint (out_dir/.next/ with its meta.json) into out_dir, meta.json last;
-    drop an incomplete one. Run by rank 0 after each save and before a resume: it finishes an interrupted move."""
-    stage = os.path.join(out_dir, ".next")
-    done = os.path.isfile(os.path.join(stage, "meta.json"))  # else the save itself was cut short: drop it
-    for f in sorted(os.listdir(stage) if done else [], key=lambda f: f == "meta.json"):
-        os.replace(os.path.join(stage, f), os.path.join(out_dir, f))
-    shutil.rmtree(stage, ignore_errors=True)
-
-
-def resume_point(out_dir: str, rank: int) -> int:
-    """--resume: finish (or drop) a save a crash interrupted; -> the step of out_dir's checkpoint, 0 if none."""
-    if rank == 0:
-        commit_checkpoint(out_dir)
-    dist.barrier()
-    meta = os.path.join(out_dir, "meta.json")
-    return json.load(open(meta))["step"] if os.path.isfile(meta) else 0
 
 
 def lr_at(step: int, cfg: Config) -> float:
@@ -142,7 +106,7 @@ def lr_at(step: int, cfg: Config) -> float:
     return cfg.lr * (cfg.min_lr_frac + (1 - cfg.min_lr_frac) * 0.5 * (1 + math.cos(math.pi * min(frac, 1.0))))
 
 
-def get_batch(data, step: int, cfg: Config, rt: M.Runtime, pad_id: int):
+def get_batch(data, step: int, cfg: Config, rt: Runtime, pad_id: int):
     """This rank's slice of the global batch of `step`: a function of (seed, step) only."""
     rng = random.Random(cfg.seed * 1_000_003 + step)
     rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
@@ -156,8 +120,8 @@ def get_batch(data, step: int, cfg: Config, rt: M.Runtime, pad_id: int):
 
 
 def main(argv=None):
-    cfg = M.parse_args(Config(), argv, PRESETS)
-    rt = M.setup(cfg.device, cfg.seed)
+    cfg = parse_args(Config(), argv, PRESETS)
+    rt = setup(cfg.device, cfg.seed)
     if cfg.batch_size % rt.world_size:
         raise ValueError(f"--batch_size={cfg.batch_size} must divide by the world size ({rt.world_size})")
     ckpt_dir = cfg.out_dir  # the run folder is the checkpoint: model.safetensors, config.json, meta.json
@@ -176,7 +140,7 @@ def main(argv=None):
         if resume:
             M.load_lora(model, ckpt_dir)
     model.grad_ckpt = cfg.grad_ckpt
-    model = M.shard(model, rt)
+    model = shard(model, rt)
     enc = get_tokenizer(model.config.tokenizer)
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     task = get_task(cfg.task)
@@ -184,14 +148,15 @@ def main(argv=None):
     data = encode_examples(task, rows, enc, cfg.gen_len)
     if not data:
         raise ValueError(f"no training example fits gen_len={cfg.gen_len} (of {len(rows)})")
-    M.print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
-    M.print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
-             f"{len(data)} training examples | torch {torch.__version__}")
+    print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
+    n_params = sum(p.numel() for p in model.parameters())
+    print0(f"world {rt.world_size} | device {rt.device} | params {n_params:,} | "
+           f"{len(data)} training examples | torch {torch.__version__}")
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.95),
                             weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
     if resume:  # optimizer state is per rank: resuming needs the same world size
-        opt.load_state_dict(torch.load(os.path.join(ckpt_dir, f"optim.{rt.rank}.pt"), weights_only=False))
-        M.print0(f"resumed from {ckpt_dir} at step {step}")
+        load_optimizer(opt, ckpt_dir, rt.rank)
+        print0(f"resumed from {ckpt_dir} at step {step}")
     if rt.rank == 0:
         os.makedirs(cfg.out_dir, exist_ok=True)
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
@@ -215,15 +180,16 @@ def main(argv=None):
         step += 1
         losses.append(loss.detach())
         out_of_time = torch.tensor(float(0 < cfg.max_minutes < (time.time() - t0) / 60), device=rt.device)
-        dist.all_reduce(out_of_time, op=dist.ReduceOp.MAX)  # every rank stops at the same step (FSDP needs it)
+        # every rank stops at the same step (FSDP needs it)
+        dist.all_reduce(out_of_time, op=dist.ReduceOp.MAX)
         out_of_time = bool(out_of_time.item())
         if step % cfg.log_interval == 0 or step == cfg.max_steps or out_of_time:
             avg = torch.stack(losses).mean()
             dist.all_reduce(avg, op=dist.ReduceOp.AVG)
-            rec = {"step": step, "loss": round(avg.item(), 4), "lr": lr_at(step - 1, cfg), "grad_norm": round(gnorm, 3),
-                   "seconds": round(time.time() - t0, 1)}
+            rec = {"step": step, "loss": round(avg.item(), 4), "lr": lr_at(step - 1, cfg),
+                   "grad_norm": round(gnorm, 3), "seconds": round(time.time() - t0, 1)}
             losses = []
-            M.print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
+            print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
             if rt.rank == 0:
                 with open(os.path.join(cfg.out_dir, "log.jsonl"), "a") as f:
                     f.write(json.dumps(rec) + "\n")
@@ -245,16 +211,18 @@ def final_eval(model, rt, task, enc, cfg: Config) -> dict:
     from eval import evaluate, probe_accuracy
     model.eval()
     test = task.load("test")[: cfg.n_eval]
-    with M.gathered(model):  # ranks hold different numbers of test problems: uneven forwards
+    with gathered(model):  # ranks hold different numbers of test problems: uneven forwards
         res = evaluate(model, rt, task, test, enc, cfg.gen_len, cfg.block_len, cfg.steps)
         summary = {"accuracy": res["accuracy"], "accuracy_by_level": res["by_level"]}
         if hasattr(task, "probes"):  # tasks with checkable intermediate steps (toy)
-            summary["step_accuracy"] = probe_accuracy(model, rt, task, test[:100], enc, cfg.gen_len, cfg.block_len,
-                                                      cfg.steps)
-    M.print0(f"held-out accuracy {res['accuracy']:.3f} | by level {res['by_level']}"
-             + (f" | per-step (later steps masked) {summary['step_accuracy']:.3f}" if "step_accuracy" in summary else ""))
+            summary["step_accuracy"] = probe_accuracy(model, rt, task, test[:100], enc,
+                                                      cfg.gen_len, cfg.block_len, cfg.steps)
+    per_step = ""
+    if "step_accuracy" in summary:
+        per_step = f" | per-step (later steps masked) {summary['step_accuracy']:.3f}"
+    print0(f"held-out accuracy {res['accuracy']:.3f} | by level {res['by_level']}" + per_step)
     return summary
 
 
 if __name__ == "__main__":
-    M.run_main(main)
+    run_main(main)

@@ -25,11 +25,12 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 import model as M
+from common import (gathered, load_optimizer, parse_args, print0, resume_point, run_main, save_checkpoint,
+                    setup, shard)
 from data import get_task
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from eval import evaluate, generate
 from sample import left_pad
-from sft import resume_point, save_checkpoint
 
 
 @dataclass
@@ -44,7 +45,8 @@ class Config:
     prompts_per_step: int = 16    # distinct prompts per round, over all ranks
     group_size: int = 8           # G rollouts per prompt
     mu: int = 4                   # optimizer steps per round on the same rollouts (old log-probs frozen)
-    lr: float = 1e-5              # tiny: 1e-4 undid the SFT (0.615 -> 0.415 held-out in 40 steps), 1e-5 improves it
+    # tiny: 1e-4 undid the SFT (0.615 -> 0.415 held-out in 40 steps), 1e-5 improves it
+    lr: float = 1e-5
     warmup: int = 2               # linear warmup (rounds), then constant
     weight_decay: float = 0.1
     grad_clip: float = 0.2
@@ -59,7 +61,7 @@ class Config:
     steps: int = 24               # sampler steps
     temperature: float = 1.2      # rollouts (B.9); evaluation is greedy
     remasking: str = "low_confidence"
-    rollout_cache: str = "none"   # approximate KV cache for rollouts (prefix, dual): faster, opt-in (sample.py)
+    rollout_cache: str = "none"   # rollouts' approximate KV cache (prefix, dual; sample.py): faster, opt-in
     rollout_refresh: int = 0      # with a cache: also refresh it every k sampler steps
     eta_low: float = 0.2          # hint fraction eta ~ U[eta_low, eta_high] per inpainted rollout
     eta_high: float = 0.6
@@ -72,7 +74,8 @@ class Config:
     hint_stretch: bool = False       # stretched placement (x<=1.5, gaps<=100) and a 30-token free tail
     hint_reveal_last: bool = False   # reveal N - floor((1-eta)N) chunks plus always the last one
     ratio_all_positions: bool = False  # GSPO ratio averaged over all positions, not the kept ones
-    levels: str = "4,5,6"         # toy task: difficulty mix of the RL prompts (the hard ones: 1-3 are mostly solved)
+    # toy task: difficulty mix of the RL prompts (the hard ones: 1-3 are mostly solved)
+    levels: str = "4,5,6"
     eval_interval: int = 10
     n_eval: int = 200
     ckpt_interval: int = 10       # rounds between checkpoints (and one at the end); 0 = never save
@@ -83,15 +86,18 @@ class Config:
     grad_ckpt: bool = False       # activation checkpointing per block
     lora_r: int = 0               # LoRA rank; 0 = full fine-tuning (with a frozen copy as the KL reference)
     lora_alpha: float = 64.0
-    lora_dropout: float = 0.0     # the official 0.05 makes the ratio != 1 at the first inner step (IGPO.md B.10.10)
-    lora_targets: str = "q_proj,k_proj,v_proj,up_proj"  # the official run's effective set (B.9); "all" = every linear
+    # the official 0.05 makes the ratio != 1 at the first inner step (IGPO.md B.10.10)
+    lora_dropout: float = 0.0
+    # the official run's effective set (B.9); "all" = every linear
+    lora_targets: str = "q_proj,k_proj,v_proj,up_proj"
 
 
 PRESETS = {
     # toy traces are 2..17 tokens: 5..10-token chunks would leave most of them without a single hint
     "tiny": dict(chunk_min=2, chunk_max=4),
-    "llada-8b": dict(task="metamath", eval_task="gsm8k", init_from="", prompts_per_step=64, lr=5e-7, warmup=50, max_steps=2000,
-                     gen_len=256, block_len=32, steps=128, temperature=1.2, eval_interval=100, n_eval=500,
+    "llada-8b": dict(task="metamath", eval_task="gsm8k", init_from="", prompts_per_step=64, lr=5e-7,
+                     warmup=50, max_steps=2000, gen_len=256, block_len=32, steps=128, temperature=1.2,
+                     eval_interval=100, n_eval=500,
                      ckpt_interval=96, grad_ckpt=True, seed=3, dtype="bfloat16", lora_r=128, lora_alpha=64.0),
 }
 
@@ -115,7 +121,8 @@ def hint_chunks(n_tokens: int, rng: random.Random, lo: int, hi: int) -> list[tup
     return chunks
 
 
-def hint_canvas(trace_ids: list[int], gen_len: int, eta: float, rng: random.Random, cfg: Config, mask_id: int):
+def hint_canvas(trace_ids: list[int], gen_len: int, eta: float, rng: random.Random, cfg: Config,
+                mask_id: int):
     """IGPO's hint canvas (IGPO.md B.5, Eq. 4): floor(eta * N) of the N chunks revealed at their trace
     positions -> pinned (gen_len,) with mask_id where free."""
     pinned = torch.full((gen_len,), mask_id, dtype=torch.long)
@@ -132,7 +139,8 @@ def hint_canvas(trace_ids: list[int], gen_len: int, eta: float, rng: random.Rand
     end, prev = 0, None  # end of the last placed chunk in the canvas; original end of the last shown chunk
     for j in sorted(shown):
         s, e = chunks[j]
-        if cfg.hint_stretch:  # first chunk at s*stretch, then the hidden gaps stretched, capped at 100 (B.2.3)
+        # official placement (B.2.3): first chunk at s*stretch, then the hidden gaps stretched, capped at 100
+        if cfg.hint_stretch:
             start = int(s * stretch) if prev is None else end + min(int((s - prev) * stretch), 100)
         else:
             start = s
@@ -169,7 +177,8 @@ def token_logprobs(model, prompts, pad_id, mask_id, gen_len, completions, group_
     full_mask = None if pad_mask is None else torch.cat([pad_mask, pad_mask.new_ones(n, gen_len)], 1)
     logp = F.log_softmax(model(x, full_mask, out=(P, P + gen_len)).float(), -1)  # (n, L, V)
     idx = completions.view(n, group_size, gen_len).transpose(1, 2)  # (n, L, G)
-    out = logp.gather(-1, idx).transpose(1, 2).reshape(n * group_size, gen_len)  # (n*G, L), no G-fold copy of V
+    # (n*G, L), no G-fold copy of V
+    out = logp.gather(-1, idx).transpose(1, 2).reshape(n * group_size, gen_len)
     if not with_entropy:
         return out
     ent = -(logp.exp() * logp).sum(-1).detach()  # (n, L), no grad: only the entropy filter needs it
@@ -204,12 +213,14 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
     (n, G), hint_mask (n*G, L), decoded texts (hints marked), and IGPO's counters."""
     G, L, mask_id = cfg.group_size, cfg.gen_len, special_id(enc, MASK)
     rows = [p for p in prompts for _ in range(G)]  # groups are contiguous rows
-    comps = torch.tensor(generate(model, rt, enc, rows, L, cfg.block_len, cfg.steps, cfg.temperature, seed=seed,
-                                  desc="rollouts", cache=cfg.rollout_cache, refresh=cfg.rollout_refresh),
-                         device=rt.device)
+    cache = dict(cache=cfg.rollout_cache, refresh=cfg.rollout_refresh)  # sample()'s approximate KV cache
+    sampled = generate(model, rt, enc, rows, L, cfg.block_len, cfg.steps, cfg.temperature, seed=seed,
+                       desc="rollouts", **cache)
+    comps = torch.tensor(sampled, device=rt.device)  # (n*G, L)
     texts = [decode(enc, c) for c in comps.tolist()]
     correct = torch.tensor([task.correct(t, exs[i // G]) for i, t in enumerate(texts)]).view(-1, G)
-    rewards = torch.tensor([task.reward(t, exs[i // G]) for i, t in enumerate(texts)], dtype=torch.float).view(-1, G)
+    scores = [task.reward(t, exs[i // G]) for i, t in enumerate(texts)]
+    rewards = torch.tensor(scores, dtype=torch.float).view(-1, G)  # (n, G)
     hint_mask = torch.zeros(len(rows), L, dtype=torch.bool, device=rt.device)
     all_wrong = ~correct.any(1)  # the trigger: correctness only (format rewards are ignored)
     groups = torch.nonzero(all_wrong).flatten().tolist() if cfg.inpaint else []
@@ -223,13 +234,14 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
                 pins.append(hint_canvas(trace, L, eta, rng, cfg, mask_id))
         pins = torch.stack(pins)  # (len(groups)*G, L)
         hint_fracs = (pins != mask_id).float().mean(1).tolist()
-        inp = generate(model, rt, enc, [prompts[g] for g in groups for _ in range(G)], L, cfg.block_len, cfg.steps,
-                       cfg.temperature, pinned=pins, seed=seed + 7, desc="inpaint", cache=cfg.rollout_cache,
-                       refresh=cfg.rollout_refresh)
+        inp_rows = [prompts[g] for g in groups for _ in range(G)]
+        inp = generate(model, rt, enc, inp_rows, L, cfg.block_len, cfg.steps, cfg.temperature, pinned=pins,
+                       seed=seed + 7, desc="inpaint", **cache)
         inp_texts = [decode(enc, c) for c in inp]  # decoded once: scored here, rewarded below
         for k, g in enumerate(groups):
             ok = [j for j in range(G) if task.correct(inp_texts[k * G + j], exs[g])]
-            chosen = rng.sample(ok, min(len(ok), int(cfg.replace_frac * G)))  # correct inpainted rollouts only
+            # correct inpainted rollouts only
+            chosen = rng.sample(ok, min(len(ok), int(cfg.replace_frac * G)))
             for slot, j in enumerate(chosen):  # all G rollouts are wrong: overwrite slots 0..K-1
                 r, c = g * G + slot, inp[k * G + j]
                 comps[r] = torch.tensor(c, device=rt.device)
@@ -241,10 +253,12 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
                 all_wrong=all_wrong, n_replaced=n_replaced, hint_fracs=hint_fracs)
 
 
-def update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg: Config, step: int, pad_id: int, mask_id: int):
+def update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg: Config, step: int, pad_id: int,
+           mask_id: int):
     """mu optimizer steps on one round's rollouts. olds/refs: per prompt-mask seed, (old logp, entropy) and
     ref logp (n*G, L). The loss is a token mean within each group, then a mean over groups (IGPO.md B.4);
-    each rank averages its own groups and FSDP averages the ranks. Returns (loss, kl, clip frac), grad norm."""
+    each rank averages its own groups and FSDP averages the ranks. Returns (loss, kl, clip frac), grad
+    norm."""
     G, n_old = cfg.group_size, len(olds)
     stats = torch.zeros(3, device=rt.device)
     for it in range(cfg.mu):
@@ -255,7 +269,8 @@ def update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg: Config, s
         for g in range(len(prompts)):
             s = slice(g * G, (g + 1) * G)
             ref = None if refs is None else refs[it % n_old][s]
-            per_group.append(torch.stack(policy_loss(logp[s], olds[it % n_old][0][s], ref, adv[s], keep[s], cfg)))
+            old = olds[it % n_old][0][s]  # (G, L); olds[...][1] is the entropy
+            per_group.append(torch.stack(policy_loss(logp[s], old, ref, adv[s], keep[s], cfg)))
         out = torch.stack(per_group).mean(0)
         out[0].backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
@@ -281,11 +296,12 @@ def mark_hints(enc, comp: list[int], hint: list[bool]) -> str:
 
 # ----------------------------------------------------------------------------------------------------
 def main(argv=None):
-    cfg = M.parse_args(Config(), argv, PRESETS)
-    rt = M.setup(cfg.device, cfg.seed)
+    cfg = parse_args(Config(), argv, PRESETS)
+    rt = setup(cfg.device, cfg.seed)
     # derived settings, checked once
     if cfg.prompts_per_step % rt.world_size:
-        raise ValueError(f"--prompts_per_step={cfg.prompts_per_step} must divide by the world size ({rt.world_size})")
+        raise ValueError(f"--prompts_per_step={cfg.prompts_per_step} must divide by the world size "
+                         f"({rt.world_size})")
     if cfg.ratio not in ("sequence", "token"):
         raise ValueError(f"--ratio={cfg.ratio}: expected sequence or token")
     n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
@@ -307,7 +323,7 @@ def main(argv=None):
     # copy of the weights), else a frozen copy
     ref = initial_model().requires_grad_(False).eval() if cfg.beta > 0 and not cfg.lora_r else None
     model.grad_ckpt = cfg.grad_ckpt
-    model, ref = M.shard(model, rt), (M.shard(ref, rt) if ref is not None else None)
+    model, ref = shard(model, rt), (shard(ref, rt) if ref is not None else None)
     enc = get_tokenizer(model.config.tokenizer)
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     task = get_task(cfg.task)
@@ -317,10 +333,12 @@ def main(argv=None):
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.99),
                             weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
     if resume:  # optimizer state is per rank: resuming needs the same world size
-        opt.load_state_dict(torch.load(os.path.join(cfg.out_dir, f"optim.{rt.rank}.pt"), weights_only=False))
-    M.print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
-    M.print0(f"world {rt.world_size} | device {rt.device} | params {sum(p.numel() for p in model.parameters()):,} | "
-             f"{len(train)} train prompts | torch {torch.__version__}" + (f" | resumed at step {start}" if resume else ""))
+        load_optimizer(opt, cfg.out_dir, rt.rank)
+    print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
+    n_params = sum(p.numel() for p in model.parameters())
+    resumed = f" | resumed at step {start}" if resume else ""
+    print0(f"world {rt.world_size} | device {rt.device} | params {n_params:,} | "
+           f"{len(train)} train prompts | torch {torch.__version__}" + resumed)
     if rt.rank == 0:
         os.makedirs(cfg.out_dir, exist_ok=True)
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
@@ -332,9 +350,9 @@ def main(argv=None):
 
     def run_eval(step):
         model.eval()
-        with M.gathered(model):  # ranks hold different numbers of test problems
+        with gathered(model):  # ranks hold different numbers of test problems
             res = evaluate(model, rt, eval_task, test, enc, L, cfg.block_len, cfg.steps)
-        M.print0(f"eval step {step} | accuracy {res['accuracy']:.3f} | by level {res['by_level']}")
+        print0(f"eval step {step} | accuracy {res['accuracy']:.3f} | by level {res['by_level']}")
         log("log.jsonl", {"step": step, "eval_accuracy": res["accuracy"], "eval_by_level": res["by_level"]})
         return res
 
@@ -350,19 +368,22 @@ def main(argv=None):
         model.eval()
         # ranks re-roll different numbers of all-wrong groups: `gathered` keeps the weights unsharded so
         # uneven forward counts cannot deadlock FSDP (STYLE.md 3.4), instead of padding to lockstep
-        with M.gathered(model):
+        with gathered(model):
             r = rollouts(model, rt, task, enc, exs, prompts, cfg, rng, seed=cfg.seed * 100003 + step)
-            comps, rewards, correct, hint_mask, texts = r["comps"], r["rewards"], r["correct"], r["hint_mask"], r["texts"]
+            comps, rewards, correct = r["comps"], r["rewards"], r["correct"]
+            hint_mask, texts = r["hint_mask"], r["texts"]
             t_gen = time.time() - t0  # sampling (and scoring) only: the completions have come to the host
             adv = group_advantages(rewards, cfg.std_norm).flatten().to(rt.device)  # (n*G,)
             # ---- old and reference log-probs, frozen for the mu updates; one forward per distinct prompt
             n_old = cfg.mu if cfg.p_mask_prompt > 0 else 1  # d1: one prompt mask per inner iteration
+            mask_seeds = [step * 97 + it for it in range(n_old)]
+            logp_args = (prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt)  # all but model and seed
             with torch.no_grad(), rt.ctx:
-                olds = [token_logprobs(model, prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt, step * 97 + it,
-                                       with_entropy=True) for it in range(n_old)]
+                olds = [token_logprobs(model, *logp_args, seed, with_entropy=True) for seed in mask_seeds]
                 with M.lora_off(model) if cfg.lora_r else contextlib.nullcontext():
-                    refs = [token_logprobs(ref or model, prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt,
-                                           step * 97 + it) for it in range(n_old)] if cfg.beta > 0 else None
+                    refs = None
+                    if cfg.beta > 0:
+                        refs = [token_logprobs(ref or model, *logp_args, seed) for seed in mask_seeds]
         keep = entropy_filter(hint_mask, olds[0][1], cfg.entropy_keep).float()  # (n*G, L)
         t_roll = time.time() - t0  # + the old/reference log-prob forwards (the entropy filter waits for them)
         # ---- mu optimizer steps on this round's rollouts
@@ -370,45 +391,55 @@ def main(argv=None):
         lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
         for group in opt.param_groups:
             group["lr"] = lr
-        stats, gnorm = update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg, step, eos_id, mask_id)
+        stats, gnorm = update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg, step, eos_id,
+                              mask_id)
         t_train = time.time() - t0 - t_roll
         # ---- metrics over all ranks
         n_inp = len(r["hint_fracs"])
-        sums = torch.tensor([rewards.mean(1).sum(), correct.float().mean(1).sum(), r["all_wrong"].float().sum(),
-                             (~correct.any(1)).float().sum(), r["n_replaced"], sum(r["hint_fracs"]), n_inp, len(prompts),
-                             (len(prompts) * G + n_inp) * L], dtype=torch.float64, device=rt.device)
+        n_tokens = (len(prompts) * G + n_inp) * L  # sampled this round: rollouts and inpainted re-rollouts
+        # sums over this rank's groups: reward, accuracy, all wrong, all wrong after inpainting, replaced,
+        # hint fraction (over inpainted rollouts), inpainted rollouts, prompts, sampled tokens
+        sums = torch.tensor([rewards.mean(1).sum(), correct.float().mean(1).sum(),
+                             r["all_wrong"].float().sum(), (~correct.any(1)).float().sum(), r["n_replaced"],
+                             sum(r["hint_fracs"]), n_inp, len(prompts), n_tokens],
+                            dtype=torch.float64, device=rt.device)
         dist.all_reduce(sums)
         dist.all_reduce(stats, op=dist.ReduceOp.AVG)
         n = sums[7].item()
         rec = {"step": step + 1, "reward": sums[0].item() / n, "accuracy": sums[1].item() / n,
-               "all_wrong": sums[2].item() / n, "all_wrong_after": sums[3].item() / n, "replaced": int(sums[4].item()),
-               "hint_frac": sums[5].item() / max(1, sums[6].item()), "loss": stats[0].item(), "kl": stats[1].item(),
-               "clip_frac": stats[2].item(), "grad_norm": gnorm, "lr": lr, "rollout_s": t_gen, "logp_s": t_roll - t_gen,
-               "train_s": t_train, "tok_per_s": sums[8].item() / t_gen,
+               "all_wrong": sums[2].item() / n, "all_wrong_after": sums[3].item() / n,
+               "replaced": int(sums[4].item()), "hint_frac": sums[5].item() / max(1, sums[6].item()),
+               "loss": stats[0].item(), "kl": stats[1].item(), "clip_frac": stats[2].item(),
+               "grad_norm": gnorm, "lr": lr, "rollout_s": t_gen, "logp_s": t_roll - t_gen, "train_s": t_train,
+               "tok_per_s": sums[8].item() / t_gen,
                "mem_gb": torch.cuda.max_memory_allocated() / 1e9 if rt.device.type == "cuda" else 0.0}
         rec = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in rec.items()}
         history.append(rec)
-        M.print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
+        print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
         log("log.jsonl", rec)
         done = step + 1 == cfg.max_steps
         if (step + 1) % cfg.eval_interval == 0 or done:
             res = run_eval(step + 1)
             shown = [i for i in range(len(texts)) if hint_mask[i].any()][:2] + [0, 1]  # inpainted ones first
             for i in dict.fromkeys(shown):  # a few rollouts of this round, hints marked [[...]]
-                log("samples.jsonl", {"step": step + 1, "prompt": task.prompt(exs[i // G]), "rollout": texts[i],
-                                      "reward": rewards.flatten()[i].item()})
+                row = {"step": step + 1, "prompt": task.prompt(exs[i // G]), "rollout": texts[i],
+                       "reward": rewards.flatten()[i].item()}
+                log("samples.jsonl", row)
         if cfg.ckpt_interval and ((step + 1) % cfg.ckpt_interval == 0 or done):
-            save_checkpoint(model, opt, cfg.out_dir, step + 1, cfg, rt.rank)  # eval.py loads the merged weights
+            # eval.py loads the merged weights
+            save_checkpoint(model, opt, cfg.out_dir, step + 1, cfg, rt.rank)
     final = res if cfg.max_steps > start else first_eval
-    summary = {"steps": cfg.max_steps, "start_accuracy": first_eval["accuracy"], "final_accuracy": final["accuracy"],
-               "final_by_level": final["by_level"], "wall_seconds": round(time.time() - t_start, 1),
-               "mean_all_wrong": sum(r["all_wrong"] for r in history) / max(1, len(history)),
-               "mean_all_wrong_after": sum(r["all_wrong_after"] for r in history) / max(1, len(history))}
-    M.print0(f"summary: {json.dumps(summary)}")
+    rounds = max(1, len(history))
+    summary = {"steps": cfg.max_steps, "start_accuracy": first_eval["accuracy"],
+               "final_accuracy": final["accuracy"], "final_by_level": final["by_level"],
+               "wall_seconds": round(time.time() - t_start, 1),
+               "mean_all_wrong": sum(r["all_wrong"] for r in history) / rounds,
+               "mean_all_wrong_after": sum(r["all_wrong_after"] for r in history) / rounds}
+    print0(f"summary: {json.dumps(summary)}")
     if rt.rank == 0:
         M.write_json(os.path.join(cfg.out_dir, "summary.json"), summary)
     return summary
 
 
 if __name__ == "__main__":
-    M.run_main(main)
+    run_main(main)

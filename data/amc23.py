@@ -8,7 +8,8 @@ and there are no solutions, so trace and hint are ''. One instance as load() ret
                   they meet?",
      "trace": "", "answer": "27", "id": 0}
 """
-from data.files import correct, hint, need, number, prompt, records, reward, target  # noqa: F401 (task interface)
+from data.files import correct, hint, prompt, reward, target  # noqa: F401 (the task interface)
+from data.files import need, number, records
 
 FILES = {"test": "amc23_test.jsonl"}
 

@@ -48,7 +48,8 @@ def make(rng: random.Random, level: int) -> dict:
     return {"question": question, "trace": "\n".join(values), "answer": str(value), "level": level}
 
 
-def load(split: str = "train", path=None, n: int | None = None, levels=tuple(range(1, MAX_LEVEL + 1)), seed: int = 0) -> list[dict]:
+def load(split: str = "train", path=None, n: int | None = None, levels=tuple(range(1, MAX_LEVEL + 1)),
+         seed: int = 0) -> list[dict]:
     """n problems (default 50000 train, 1000 test) with levels drawn uniformly from `levels`, all from
     one side of the hash split."""
     if split not in ("train", "test"):

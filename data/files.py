@@ -64,7 +64,8 @@ def download(name: str, folder: Path) -> Path:
         body = urllib.request.urlopen(url, timeout=60).read()
     except OSError as e:  # URLError, timeouts and refused connections are all OSErrors
         raise FileNotFoundError(f"data file {name} not found and the download failed ({e}); fetch {url} "
-                                f"and save it as {folder / name} (or in the folder $NANO_IGPO_DATA names)") from e
+                                f"and save it as {folder / name} "
+                                "(or in the folder $NANO_IGPO_DATA names)") from e
     if hashlib.sha256(body).hexdigest() != sha:
         raise ValueError(f"{url}: sha256 mismatch, expected {sha}; not caching it")
     # temp file then rename: a crash or a parallel rank never leaves a half-written file under the real name

@@ -5,7 +5,8 @@ calculator annotations; both are dropped from the trace, and the answer loses it
 
     {"question": "Natalia sold clips to 48 of her friends in April, and then she sold half as many clips
                   in May. How many clips did Natalia sell altogether in April and May?",
-     "trace": "Natalia sold 48/2 = 24 clips in May.\\nNatalia sold 48+24 = 72 clips altogether in April and May.",
+     "trace": "Natalia sold 48/2 = 24 clips in May.\\nNatalia sold 48+24 = 72 clips altogether in April
+               and May.",
      "answer": "72", "id": "gsm8k/train/0"}
 
 hint() gives the whole trace (it only cuts boxes, and GSM8K has none): the "#### X" line is already gone,
@@ -25,7 +26,8 @@ def load(split: str, path=None) -> list[dict]:
         if "####" not in solution:
             raise ValueError(f"{where}: field 'answer' has no final '#### X' line")
         trace, answer = solution.rsplit("####", 1)
-        trace = re.sub(r"<<[^<>]*>>", "", trace).strip()  # calculator annotations: "= <<48/2=24>>24" -> "= 24"
+        # calculator annotations: "= <<48/2=24>>24" -> "= 24"
+        trace = re.sub(r"<<[^<>]*>>", "", trace).strip()
         rows.append({"question": need(row, "question", where), "trace": trace,
                      "answer": answer.strip().replace(",", ""), "id": f"gsm8k/{split}/{i}"})
     return rows

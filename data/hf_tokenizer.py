@@ -20,11 +20,13 @@ import os
 
 import tiktoken
 
-from data.tokenizer import BOS, EOS, EOT, HEADER_END, HEADER_START, MASK
-
 # HF's ByteLevel(use_regex=true) pre-split; the same pieces as tiktoken's "gpt2" pat_str
 GPT2_PAT = r"""'s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+"""
 
+# LLaDA's special tokens, whose names are the house names: data/tokenizer.py takes them from here (this
+# converter imports nothing from it, so the two files never import each other)
+MASK, EOS, BOS = "<|mdm_mask|>", "<|endoftext|>", "<|startoftext|>"
+HEADER_START, HEADER_END, EOT = "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"
 # documented LLaDA-8B ids (IGPO.md B.1.1-B.1.2); a checkpoint that disagrees is not the model we studied
 LLADA_IDS = {MASK: 126336, EOS: 126081, BOS: 126080, HEADER_START: 126346, HEADER_END: 126347, EOT: 126348}
 
@@ -32,7 +34,8 @@ LLADA_IDS = {MASK: 126336, EOS: 126081, BOS: 126080, HEADER_START: 126346, HEADE
 def _unicode_to_byte() -> dict[str, int]:
     # GPT-2's alphabet: the 188 printable latin-1 bytes stand for themselves, the other 68 (controls,
     # space, ...) are shifted to chr(256 + k) in byte order, so 'Ġ' is the space byte
-    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1)]
+    printable = [*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1),
+                 *range(ord("®"), ord("ÿ") + 1)]
     shifted = [b for b in range(256) if b not in printable]
     return {**{chr(b): b for b in printable}, **{chr(256 + k): b for k, b in enumerate(shifted)}}
 
@@ -53,7 +56,8 @@ def _pat_str(pre: dict | None, where: str) -> str:
         if step.get("add_prefix_space", False):  # would turn "Hi" into " Hi" before splitting
             raise NotImplementedError(f"{where}: ByteLevel add_prefix_space=true is not supported")
         if step.get("use_regex", True) != use_regex:
-            raise NotImplementedError(f"{where}: ByteLevel use_regex={step.get('use_regex', True)} is not supported here")
+            raise NotImplementedError(f"{where}: ByteLevel use_regex={step.get('use_regex', True)} "
+                                      "is not supported here")
 
     kind = (pre or {}).get("type")
     if kind == "ByteLevel":
@@ -71,7 +75,8 @@ def _pat_str(pre: dict | None, where: str) -> str:
             raise NotImplementedError(f"{where}: Split {split.get('pattern')} {mode} is not supported")
         return split["pattern"]["Regex"]
     pieces = [s.get("type") for s in steps] if steps else kind
-    raise NotImplementedError(f"{where}: pre_tokenizer {pieces} is not supported (ByteLevel or [Split, ByteLevel])")
+    raise NotImplementedError(f"{where}: pre_tokenizer {pieces} is not supported "
+                              "(ByteLevel or [Split, ByteLevel])")
 
 
 def _special_tokens(tok: dict, config_path: str) -> dict[str, int]:
@@ -80,7 +85,8 @@ def _special_tokens(tok: dict, config_path: str) -> dict[str, int]:
     if os.path.isfile(config_path):
         for name, i in llada_special_tokens(config_path).items():
             if specials.setdefault(name, i) != i:
-                raise ValueError(f"{config_path}: {name} has id {i}, but tokenizer.json says {specials[name]}")
+                raise ValueError(f"{config_path}: {name} has id {i}, "
+                                 f"but tokenizer.json says {specials[name]}")
     if len(set(specials.values())) != len(specials):
         raise ValueError(f"{config_path} / tokenizer.json: two added tokens share one id")
     return specials
@@ -96,7 +102,8 @@ def check_llada_specials(special_tokens: dict) -> None:
     """Raise ValueError naming the first house special token whose id differs from LLaDA's."""
     for name, want in LLADA_IDS.items():
         if special_tokens.get(name) != want:
-            raise ValueError(f"LLaDA special token {name}: expected id {want}, found {special_tokens.get(name)}")
+            raise ValueError(f"LLaDA special token {name}: expected id {want}, "
+                             f"found {special_tokens.get(name)}")
 
 
 def from_hf(dir: str) -> tiktoken.Encoding:
@@ -105,13 +112,15 @@ def from_hf(dir: str) -> tiktoken.Encoding:
     model = tok.get("model", {})
     # very old files omit model.type; HF then infers BPE from the presence of merges
     if model.get("type", "BPE" if "merges" in model else None) != "BPE":
-        raise NotImplementedError(f"{path}: model type {model.get('type')} is not supported (only byte-level BPE)")
-    if model.get("byte_fallback") or model.get("continuing_subword_prefix") or model.get("end_of_word_suffix"):
+        raise NotImplementedError(f"{path}: model type {model.get('type')} is not supported "
+                                  "(only byte-level BPE)")
+    if any(model.get(k) for k in ("byte_fallback", "continuing_subword_prefix", "end_of_word_suffix")):
         raise NotImplementedError(f"{path}: BPE byte_fallback / subword prefix or suffix is not supported")
     if tok.get("normalizer") is not None:  # NFC, Lowercase, ... change the text before it is split
         raise NotImplementedError(f"{path}: normalizer {tok['normalizer'].get('type')} is not supported")
-    if (tok.get("decoder") or {}).get("type") != "ByteLevel":
-        raise NotImplementedError(f"{path}: decoder {(tok.get('decoder') or {}).get('type')} is not supported")
+    decoder = (tok.get("decoder") or {}).get("type")
+    if decoder != "ByteLevel":
+        raise NotImplementedError(f"{path}: decoder {decoder} is not supported")
     pat_str, specials = _pat_str(tok.get("pre_tokenizer"), path), _special_tokens(tok, config_path)
     if MASK in specials:  # a LLaDA folder
         check_llada_specials(specials)

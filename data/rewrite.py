@@ -9,9 +9,11 @@ unpublished, INSTRUCTION below is ours). Standard library only, plus our tokeniz
 
 Input JSONL: a question (problem | question | query), a trace (trace | generations | generation | response |
 solution; OpenR1's list of generations gives its first math-verified one) and an answer (answer; else the
-trace's last \boxed{}). Every finished input becomes one line of --out, written by the main thread and flushed:
-    {"id": "17", "problem": "...", "trace": "...rewritten...", "answer": "72", "orig_len": 912, "new_len": 143,
-     "attempts": 1, "status": "ok"}      status: ok | rejected (its \boxed{} answer != the input answer) | too_long
+trace's last \boxed{}). Every finished input becomes one line of --out, written by the main thread and
+flushed:
+    {"id": "17", "problem": "...", "trace": "...rewritten...", "answer": "72", "orig_len": 912,
+     "new_len": 143, "attempts": 1, "status": "ok"}
+    status: ok | rejected (its \boxed{} answer != the input answer) | too_long
 A killed run loses only the requests in flight: rerunning the same command skips the ids already in --out.
 Inputs whose requests keep failing (HTTP errors, timeouts, malformed replies; --retries attempts with
 exponential backoff) are reported and NOT written, so a rerun retries them. load_rewritten(path) returns the
@@ -32,21 +34,25 @@ from concurrent.futures import ThreadPoolExecutor, as_completed
 from data import get_task, grader
 from data.tokenizer import get_tokenizer
 
-INSTRUCTION = r"""Rewrite the solution to the math problem below so that it is concise and structured.
-- Remove redundant reflection: re-checks, hesitations ("wait", "let me verify"), restarts and abandoned attempts.
-- Condense multi-sentence elaborations into precise, mathematically rigorous statements.
-- Keep every essential step and the logical flow from the problem to the answer. Do not add new ideas.
-- Do not change the final answer. End with the final answer written once as \boxed{...}.
-Output only the rewritten solution, with no preamble or commentary."""
+INSTRUCTION = "\n".join([  # one line each
+    "Rewrite the solution to the math problem below so that it is concise and structured.",
+    '- Remove redundant reflection: re-checks, hesitations ("wait", "let me verify"), restarts and '
+    "abandoned attempts.",
+    "- Condense multi-sentence elaborations into precise, mathematically rigorous statements.",
+    "- Keep every essential step and the logical flow from the problem to the answer. Do not add new ideas.",
+    r"- Do not change the final answer. End with the final answer written once as \boxed{...}.",
+    "Output only the rewritten solution, with no preamble or commentary."])
 QUESTION_KEYS = ("problem", "question", "query")
-TRACE_KEYS = ("trace", "generations", "generation", "response", "solution")  # OpenR1: R1's traces before solution
+# OpenR1: R1's traces before solution
+TRACE_KEYS = ("trace", "generations", "generation", "response", "solution")
 RETRY_CODES = {408, 409, 425, 429}  # plus every 5xx; other 4xx (bad request, auth) fail at once
 
 
 def pick(rec: dict, keys: tuple) -> str | None:
     for k in keys:
         v = rec.get(k)
-        if isinstance(v, list):  # OpenR1 keeps several generations: the first math-verified one, else the first
+        # OpenR1 keeps several generations: the first math-verified one, else the first
+        if isinstance(v, list):
             ok = rec.get("correctness_math_verify") or []
             v = next((g for g, c in zip(v, ok) if c), v[0] if v else None)
         if isinstance(v, (str, int, float)) and str(v).strip():
@@ -67,7 +73,8 @@ def read_inputs(path: str) -> list[dict]:
             question, trace = pick(rec, QUESTION_KEYS), pick(rec, TRACE_KEYS)
             answer = pick(rec, ("answer",)) or (trace and grader.extract_answer(trace))
             if not (question and trace and answer):
-                raise ValueError(f"{path}:{n}: needs a question {QUESTION_KEYS}, a trace {TRACE_KEYS} and an answer")
+                raise ValueError(f"{path}:{n}: needs a question {QUESTION_KEYS}, a trace {TRACE_KEYS} "
+                                 "and an answer")
             rid = next((str(rec[k]) for k in ("id", "uuid") if k in rec), str(n))  # else the line number
             rows.append({"id": rid, "problem": question, "trace": trace, "answer": answer})
     return rows
@@ -75,8 +82,9 @@ def read_inputs(path: str) -> list[dict]:
 
 def task_inputs(name: str, split: str) -> list[dict]:
     rows = get_task(name).load(split)
+    # rows without a trace (the tasks that have none) give nothing to rewrite
     return [{"id": str(r.get("id", f"{name}-{split}-{i}")), "problem": r["question"], "trace": r["trace"],
-             "answer": r["answer"]} for i, r in enumerate(rows) if r["trace"]]  # tasks without traces: nothing
+             "answer": r["answer"]} for i, r in enumerate(rows) if r["trace"]]
 
 
 def read_output(path: str, repair: bool = False) -> list[dict]:
@@ -95,9 +103,12 @@ def read_output(path: str, repair: bool = False) -> list[dict]:
 
 def chat(args, content: str) -> str:
     """One POST {url}/chat/completions; the reply's text, or an exception."""
-    body = {"model": args.model, "messages": [{"role": "user", "content": content}], "temperature": args.temperature}
-    headers = {"Content-Type": "application/json"} | ({"Authorization": f"Bearer {args.key}"} if args.key else {})
-    req = urllib.request.Request(args.url.rstrip("/") + "/chat/completions", json.dumps(body).encode(), headers)
+    messages = [{"role": "user", "content": content}]
+    body = {"model": args.model, "messages": messages, "temperature": args.temperature}
+    auth = {"Authorization": f"Bearer {args.key}"} if args.key else {}
+    headers = {"Content-Type": "application/json"} | auth
+    url = args.url.rstrip("/") + "/chat/completions"
+    req = urllib.request.Request(url, json.dumps(body).encode(), headers)
     with urllib.request.urlopen(req, timeout=args.timeout) as resp:
         text = json.loads(resp.read())["choices"][0]["message"]["content"]
     if not isinstance(text, str) or not text.strip():
@@ -151,21 +162,26 @@ def histogram(before: list[int], after: list[int], n_bins: int = 10, width: int 
 
 
 def main(argv=None) -> Counter:
-    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawTextHelpFormatter)
+    summary = __doc__.split("\n\n")[0]  # the docstring's first paragraph
+    p = argparse.ArgumentParser(description=summary, formatter_class=argparse.RawTextHelpFormatter)
     p.add_argument("--in", dest="inp", help="input JSONL (OpenR1-Math style); or use --task")
     p.add_argument("--task", help="take the inputs from a task of data/ instead, e.g. gsm8k")
     p.add_argument("--split", default="train")
     p.add_argument("--out", required=True, help="output JSONL, appended to; rerun to resume")
     p.add_argument("--url", required=True, help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
     p.add_argument("--model", required=True)
-    p.add_argument("--key", default=os.environ.get("OPENAI_API_KEY"), help="API key (default: $OPENAI_API_KEY)")
+    p.add_argument("--key", default=os.environ.get("OPENAI_API_KEY"),
+                   help="API key (default: $OPENAI_API_KEY)")
     p.add_argument("--workers", type=int, default=8, help="concurrent requests")
-    p.add_argument("--max_tokens_len", type=int, default=1024, help="longer rewritten traces are filtered out")
-    p.add_argument("--tokenizer", default="byte", help="'byte' or a tokenizer folder; the SFT model's for real runs")
+    p.add_argument("--max_tokens_len", type=int, default=1024,
+                   help="longer rewritten traces are filtered out")
+    p.add_argument("--tokenizer", default="byte",
+                   help="'byte' or a tokenizer folder; the SFT model's for real runs")
     p.add_argument("--temperature", type=float, default=0.0)
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
     p.add_argument("--retries", type=int, default=5, help="attempts per input")
-    p.add_argument("--backoff", type=float, default=2.0, help="seconds before the 2nd attempt, doubling after")
+    p.add_argument("--backoff", type=float, default=2.0,
+                   help="seconds before the 2nd attempt, doubling after")
     p.add_argument("--limit", type=int, default=0, help="rewrite at most this many new inputs (0: all)")
     args = p.parse_args(argv)
     if (args.inp is None) == (args.task is None):
@@ -202,8 +218,9 @@ def main(argv=None) -> Counter:
 
     rows_out = read_output(args.out)
     total = Counter(r["status"] for r in rows_out)
-    print(f"this run: done {counts['ok']}, rejected for answer {counts['rejected']}, too long {counts['too_long']}, "
-          f"failed {counts['failed']} (not written; rerun to retry); {retried} retried requests")
+    print(f"this run: done {counts['ok']}, rejected for answer {counts['rejected']}, "
+          f"too long {counts['too_long']}, failed {counts['failed']} (not written; rerun to retry); "
+          f"{retried} retried requests")
     print(f"{args.out}: {len(rows_out)} rows: ok {total['ok']}, rejected {total['rejected']}, "
           f"too_long {total['too_long']} (max_tokens_len={args.max_tokens_len}, tokenizer={args.tokenizer})")
     print(histogram([r["orig_len"] for r in rows_out], [r["new_len"] for r in rows_out]))

@@ -5,14 +5,15 @@ Tokenizers as tiktoken Encodings, built locally (never downloaded), and the chat
     get_tokenizer(DIR)        a Hugging Face tokenizer folder (tokenizer.json + tokenizer_config.json),
                               e.g. LLaDA-8B-Instruct's, converted by data/hf_tokenizer.py
 
-Special tokens are looked up by name, never by id: LLaDA's names are the house names.
+Special tokens are looked up by name, never by id: LLaDA's names are the house names. They are defined
+beside LLaDA's documented ids in data/hf_tokenizer.py; the rest of the code imports them from this file.
 """
 import os
 
 import tiktoken
 
-MASK, EOS, BOS = "<|mdm_mask|>", "<|endoftext|>", "<|startoftext|>"
-HEADER_START, HEADER_END, EOT = "<|start_header_id|>", "<|end_header_id|>", "<|eot_id|>"
+from data.hf_tokenizer import BOS, EOS, EOT, HEADER_END, HEADER_START, MASK, from_hf
+
 SPECIALS = [EOS, BOS, HEADER_START, HEADER_END, EOT, MASK]
 
 
@@ -27,8 +28,7 @@ def get_tokenizer(spec: str = "byte") -> tiktoken.Encoding:
     if spec == "byte":
         return byte_tokenizer()
     if os.path.isdir(spec):
-        from data.hf_tokenizer import from_hf  # the converter only matters for real checkpoints
-        return from_hf(spec)
+        return from_hf(spec)  # a real checkpoint's tokenizer, converted from the HF format
     raise ValueError(f"tokenizer {spec!r}: expected 'byte' or a folder with tokenizer.json")
 
 
@@ -48,7 +48,8 @@ def chat(enc: tiktoken.Encoding, content: str) -> list[int]:
     sp = lambda name: [special_id(enc, name)]
     if enc.name == "byte":
         return sp(BOS) + enc.encode_ordinary(content.strip()) + sp(EOT)
-    header = lambda role: sp(HEADER_START) + enc.encode_ordinary(role) + sp(HEADER_END) + enc.encode_ordinary("\n\n")
+    newlines = enc.encode_ordinary("\n\n")
+    header = lambda role: sp(HEADER_START) + enc.encode_ordinary(role) + sp(HEADER_END) + newlines
     return sp(BOS) + header("user") + enc.encode_ordinary(content.strip()) + sp(EOT) + header("assistant")
 
 

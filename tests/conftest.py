@@ -32,17 +32,19 @@ def tiny():
 
 
 def child_env() -> dict:
-    """The environment for a script run as a fresh process: no inherited rank variables, one thread per process."""
+    """The environment for a script run as a fresh process: no inherited rank variables, one thread per
+    process."""
     drop = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_PORT")
     return {**{k: v for k, v in os.environ.items() if k not in drop}, "OMP_NUM_THREADS": "1"}
 
 
 def torchrun(args: list, nproc: int = 2):
-    """torchrun --standalone --nproc_per_node=nproc ARGS from the repository root, one thread per rank. About one
-    run in a hundred on a loaded CPU, a rank aborts after its last barrier, inside torch's gloo teardown, with
-    "terminate called without an active exception": that exit is let through and the caller checks the outputs
-    (all written before that barrier); any other failure shows the ranks' output."""
-    p = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}",
-                        *args], cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=240)
+    """torchrun --standalone --nproc_per_node=nproc ARGS from the repository root, one thread per rank. About
+    one run in a hundred on a loaded CPU, a rank aborts after its last barrier, inside torch's gloo teardown,
+    with "terminate called without an active exception": that exit is let through and the caller checks the
+    outputs (all written before that barrier); any other failure shows the ranks' output."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc_per_node={nproc}", *args]
+    p = subprocess.run(cmd, cwd=REPO, env=child_env(), capture_output=True, text=True, timeout=240)
     if p.returncode and "terminate called without an active exception" not in p.stderr:
-        raise AssertionError(f"torchrun {' '.join(args)}: exit {p.returncode}\n{p.stdout[-2000:]}\n{p.stderr[-4000:]}")
+        output = f"{p.stdout[-2000:]}\n{p.stderr[-4000:]}"
+        raise AssertionError(f"torchrun {' '.join(args)}: exit {p.returncode}\n{output}")

@@ -10,17 +10,18 @@ import torch.distributed as dist
 
 sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 import model as M  # noqa: E402
+from common import gathered, setup, shard  # noqa: E402
 import train_igpo as T  # noqa: E402
 from sample import sample  # noqa: E402
 
 
 def main(out_dir):
-    rt = M.setup("cpu", seed=0)
+    rt = setup("cpu", seed=0)
     cfg = T.Config(group_size=2, gen_len=8, mu=2, lr=1e-2, beta=0.01)
-    net = M.shard(M.build(M.ModelConfig(n_layer=2, n_head=2, n_embd=32, mlp_hidden=64), rt.device, seed=0), rt)
-    ref = M.shard(M.build(M.ModelConfig(n_layer=2, n_head=2, n_embd=32, mlp_hidden=64), rt.device, seed=0), rt)
+    net = shard(M.build(M.ModelConfig(n_layer=2, n_head=2, n_embd=32, mlp_hidden=64), rt.device, seed=0), rt)
+    ref = shard(M.build(M.ModelConfig(n_layer=2, n_head=2, n_embd=32, mlp_hidden=64), rt.device, seed=0), rt)
     mask_id, pad_id = 261, 256
-    with M.gathered(net):  # different numbers of forwards per rank, like IGPO's per-rank re-rollouts
+    with gathered(net):  # different numbers of forwards per rank, like IGPO's per-rank re-rollouts
         for _ in range(2 * rt.rank + 1):
             sample(net, [[1, 2, 3]], 8, 4, 4, mask_id, pad_id)
     g = torch.Generator().manual_seed(0)
@@ -36,7 +37,8 @@ def main(out_dir):
         refs = [T.token_logprobs(ref, prompts[mine], pad_id, mask_id, 8, comps[rows], 2)]
     losses = []
     for step in range(2):
-        stats, _ = T.update(net, opt, rt, prompts[mine], comps[rows], olds, refs, adv[rows], torch.ones(n * 2, 8), cfg, step,
+        keep = torch.ones(n * 2, 8)  # every position enters the loss
+        stats, _ = T.update(net, opt, rt, prompts[mine], comps[rows], olds, refs, adv[rows], keep, cfg, step,
                             pad_id, mask_id)
         dist.all_reduce(stats, op=dist.ReduceOp.AVG)
         losses.append(stats[0].item())

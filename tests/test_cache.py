@@ -1,10 +1,12 @@
-"""The cached and parallel-decoding samplers (Fast-dLLM style). Run: python -m pytest -q tests/test_cache.py"""
+"""The cached and parallel-decoding samplers (Fast-dLLM style).
+Run: python -m pytest -q tests/test_cache.py"""
 import pytest
 import torch
 
 from sample import KVCache, left_pad, sample
 
-MODES = [dict(cache="prefix"), dict(cache="dual"), dict(threshold=0.0045), dict(cache="dual", threshold=0.0045)]
+MODES = [dict(cache="prefix"), dict(cache="dual"), dict(threshold=0.0045),
+         dict(cache="dual", threshold=0.0045)]
 
 
 def prompts_of(lengths, seed=0):
@@ -30,7 +32,8 @@ def test_a_cached_slice_computes_what_the_whole_canvas_does(tiny):
     assert torch.equal(tiny(x, pad_mask, out=(lo, hi), kv=kv), want)  # the refresh is the plain forward
     for e in (T, hi):  # prefix: the block and all after it; dual: the block only
         kv.start = lo
-        torch.testing.assert_close(tiny(x[:, lo:e], pad_mask, out=(0, hi - lo), kv=kv), want, rtol=1e-5, atol=1e-5)
+        got = tiny(x[:, lo:e], pad_mask, out=(0, hi - lo), kv=kv)
+        torch.testing.assert_close(got, want, rtol=1e-5, atol=1e-5)
 
 
 @pytest.mark.parametrize("cache", ["prefix", "dual"])
@@ -54,7 +57,8 @@ def test_every_mode_keeps_prompt_and_pins_and_leaves_no_mask(tiny, ids, mode):
     assert not (out == ids["mask"]).any()
     full = [x for x in inputs if x.shape[1] == 9 + 16]
     assert full and all(torch.equal(x[:, :9], x_prompt) for x in full)
-    if "cache" in mode:  # a whole-canvas forward (the refresh) opens the block, then the block (+ the rest for prefix)
+    # a whole-canvas forward (the refresh) opens the block, then the block (+ the rest for prefix)
+    if "cache" in mode:
         assert [x.shape[1] for x in inputs[:4]] == [25] + [8 if mode["cache"] == "dual" else 16] * 3
 
 
@@ -67,7 +71,8 @@ def test_padded_batch_equals_single_rows(tiny, ids, mode):
 
 
 class Peaked(torch.nn.Module):
-    """A stand-in model whose confidence we know: token 65 everywhere, p ~ 0.92 at all but the last 3 positions."""
+    """A stand-in model whose confidence we know: token 65 everywhere, p ~ 0.92 at all but the last 3
+    positions."""
 
     def __init__(self, vocab_size=264):
         super().__init__()
@@ -81,10 +86,12 @@ class Peaked(torch.nn.Module):
 
 def test_threshold_unmasks_at_least_the_schedule_and_ends_blocks_early(tiny, ids):
     args = (tiny, prompts_of([5, 7]), 16, 8, 8, ids["mask"], ids["eos"])
-    assert torch.equal(sample(*args, threshold=1.0), sample(*args))  # no probability exceeds 1: the schedule alone
+    # no probability exceeds 1: the schedule alone
+    assert torch.equal(sample(*args, threshold=1.0), sample(*args))
     seen, peaked = [], Peaked()
     peaked.config = tiny.config
     out = sample(peaked, prompts_of([2, 2]), 8, 8, 4, ids["mask"], ids["eos"], threshold=0.5,
                  on_step=lambda c: seen.append((c == ids["mask"]).sum(1).tolist()))
     assert not (out == ids["mask"]).any()
-    assert seen == [[3, 3], [1, 1], [0, 0]]  # 5 confident, then the schedule's 2 (of 2 a step), then what is left
+    # 5 confident, then the schedule's 2 (of 2 a step), then what is left
+    assert seen == [[3, 3], [1, 1], [0, 0]]

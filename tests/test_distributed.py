@@ -15,6 +15,7 @@ def test_two_ranks_match_one_rank_and_uneven_rerollouts_do_not_hang(tmp_path):
     subprocess.run([sys.executable, script, str(tmp_path)], check=True, timeout=240, env=child_env())
     torchrun([script, str(tmp_path)])
     one, two = torch.load(tmp_path / "world1.pt"), torch.load(tmp_path / "world2.pt")
-    assert all(abs(a - b) < 1e-5 for a, b in zip(one["losses"], two["losses"])), (one["losses"], two["losses"])
+    losses = (one["losses"], two["losses"])
+    assert all(abs(a - b) < 1e-5 for a, b in zip(*losses)), losses
     for k, v in one["state"].items():
         assert torch.allclose(v, two["state"][k], atol=1e-5), k

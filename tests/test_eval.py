@@ -55,7 +55,8 @@ def test_toy_eval_writes_generations_metrics_and_table(ckpt, tmp_path, capsys):
         assert r["correct"] == arith.correct(r["text"], ex)
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["results"] == res and len(res) == 1
-    assert res[0]["gen_len"] == 16 and res[0]["n"] == 6 and res[0]["k"] == 1 and res[0]["steps"] == 16  # toy: gen_len
+    assert res[0]["gen_len"] == 16 and res[0]["n"] == 6 and res[0]["k"] == 1
+    assert res[0]["steps"] == 16  # toy: steps = gen_len
     assert res[0]["accuracy"] == sum(r["correct"] for r in recs) / 6
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("toy ")]
     assert row and row[-1].split()[:4] == ["toy", "16", "6", "1"]
@@ -98,7 +99,8 @@ def test_bad_settings_are_clear_errors(ckpt, tmp_path):
         E.main([f"--ckpt={ckpt}", f"--out_dir={tmp_path}", "--gen_lens=16", "--block_len=8", "--steps=5"])
     with pytest.raises(FileNotFoundError, match="no such checkpoint folder"):
         E.main([f"--ckpt={tmp_path / 'nope'}"])
-    proc = subprocess.run([sys.executable, "eval.py", "--task=nope"], cwd=REPO, capture_output=True, text=True)
+    cmd = [sys.executable, "eval.py", "--task=nope"]
+    proc = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
     assert proc.returncode != 0 and "Traceback" not in proc.stderr
     assert proc.stderr.strip() == "error: unknown task 'nope'; known tasks: " + ", ".join(sorted(TASKS))
 
@@ -107,7 +109,8 @@ def test_bad_settings_are_clear_errors(ckpt, tmp_path):
 def test_gsm8k_runs_end_to_end_on_shared_data(ckpt, tmp_path, monkeypatch):
     monkeypatch.delenv("NANO_IGPO_DATA", raising=False)  # the shared copy, never a download
     out = tmp_path / "ev"
-    res = E.main([f"--ckpt={ckpt}", f"--out_dir={out}", "--task=gsm8k", "--limit=2", "--gen_lens=16", "--block_len=8"])
+    gsm8k = ["--task=gsm8k", "--limit=2", "--gen_lens=16", "--block_len=8"]
+    res = E.main([f"--ckpt={ckpt}", f"--out_dir={out}", *gsm8k])
     recs = records(out / "generations_16.jsonl")
     assert [r["id"] for r in sorted(recs, key=lambda r: r["id"])] == ["gsm8k/test/0", "gsm8k/test/1"]
     assert res[0]["n"] == 2 and res[0]["accuracy"] == 0.0  # random weights, 16 tokens: no boxed answer
@@ -119,6 +122,10 @@ def test_two_ranks_write_what_one_rank_writes(ckpt, tmp_path):
     Greedy generations are the same whatever the sharding."""
     argv = [f"--ckpt={ckpt}", *TOY, "--limit=5", "--batch_size=1", "--device=cpu"]
     E.main(argv + [f"--out_dir={tmp_path / 'one'}"])
-    torchrun(["eval.py", *argv, f"--out_dir={tmp_path / 'two'}"])  # as users launch it: the agent hosts the store
-    one, two = (sorted(records(tmp_path / d / "generations_16.jsonl"), key=lambda r: r["id"]) for d in ("one", "two"))
+    # as users launch it: the agent hosts the store
+    torchrun(["eval.py", *argv, f"--out_dir={tmp_path / 'two'}"])
+
+    def by_id(d):
+        return sorted(records(tmp_path / d / "generations_16.jsonl"), key=lambda r: r["id"])
+    one, two = by_id("one"), by_id("two")
     assert one == two and len(one) == 5

@@ -16,13 +16,15 @@ def llada_config(**over) -> dict:
     # embedding_size as a padded vocabulary has it: the embedding rows are embedding_size
     d = dict(activation_type="silu", alibi=False, alibi_bias_max=8.0, architectures=["LLaDAModelLM"],
              attention_dropout=0.0, attention_layer_norm=False, attention_layer_norm_with_affine=True,
-             bias_for_layer_norm=False, block_group_size=1, block_type="llama", d_model=32, embedding_dropout=0.0,
-             embedding_size=264, eos_token_id=256, flash_attention=False, include_bias=False, include_qkv_bias=False,
-             init_device="meta", init_fn="mitchell", init_std=0.02, input_emb_norm=False, layer_norm_type="rms",
-             layer_norm_with_affine=True, mask_token_id=261, max_sequence_length=128, mlp_hidden_size=64, mlp_ratio=4,
-             model_type="llada", multi_query_attention=None, n_heads=4, n_kv_heads=4, n_layers=2, pad_token_id=256,
-             precision="amp_bf16", residual_dropout=0.0, rms_norm_eps=1e-5, rope=True, rope_full_precision=True,
-             rope_theta=10000.0, scale_logits=False, use_cache=False, vocab_size=260, weight_tying=False)
+             bias_for_layer_norm=False, block_group_size=1, block_type="llama", d_model=32,
+             embedding_dropout=0.0, embedding_size=264, eos_token_id=256, flash_attention=False,
+             include_bias=False, include_qkv_bias=False, init_device="meta", init_fn="mitchell",
+             init_std=0.02, input_emb_norm=False, layer_norm_type="rms", layer_norm_with_affine=True,
+             mask_token_id=261, max_sequence_length=128, mlp_hidden_size=64, mlp_ratio=4, model_type="llada",
+             multi_query_attention=None, n_heads=4, n_kv_heads=4, n_layers=2, pad_token_id=256,
+             precision="amp_bf16", residual_dropout=0.0, rms_norm_eps=1e-5, rope=True,
+             rope_full_precision=True, rope_theta=10000.0, scale_logits=False, use_cache=False,
+             vocab_size=260, weight_tying=False)
     return {**d, **over}
 
 
@@ -33,7 +35,8 @@ def write_llada_folder(path, sd: dict, config: dict):
     names = {}
     for i, part in enumerate((keys[: len(keys) // 2], keys[len(keys) // 2:])):
         name = f"model-{i + 1:05d}-of-00002.safetensors"
-        save_file({k: sd[k].to(torch.bfloat16).contiguous() for k in part}, os.path.join(path, name), {"format": "pt"})
+        shard = {k: sd[k].to(torch.bfloat16).contiguous() for k in part}
+        save_file(shard, os.path.join(path, name), {"format": "pt"})
         names.update(dict.fromkeys(part, name))
     total = sum(v.numel() * 2 for v in sd.values())
     with open(os.path.join(path, "model.safetensors.index.json"), "w") as f:
@@ -60,7 +63,8 @@ def llada_dir(tmp_path, reference):
 
 
 def assert_loads_as(folder, reference):
-    """M.load(folder) has the reference's shape (tokenizer: the folder), exactly its weights and its logits."""
+    """M.load(folder) has the reference's shape (tokenizer: the folder), exactly its weights and its
+    logits."""
     model = M.load(folder).eval()
     assert model.config == M.ModelConfig(**{**vars(TINY), "tokenizer": os.path.abspath(folder)})
     for k, v in reference.state_dict().items():
@@ -88,7 +92,8 @@ def test_export_then_load_round_trip_is_exact(tmp_path, reference):
     assert len(shards) > 1 and shards[0] == f"model-00001-of-{len(shards):05d}.safetensors"
     assert index["metadata"]["total_size"] == sum(v.nbytes for v in reference.state_dict().values())
     cfg = json.load(open(os.path.join(out, "config.json")))
-    assert (cfg["model_type"], cfg["architectures"], cfg["mask_token_id"], cfg["n_layers"]) == ("llada", ["LLaDAModelLM"], 261, 2)
+    fields = (cfg["model_type"], cfg["architectures"], cfg["mask_token_id"], cfg["n_layers"])
+    assert fields == ("llada", ["LLaDAModelLM"], 261, 2)
     assert not [f for f in os.listdir(out) if ".tmp" in f]
     assert_loads_as(out, reference)
 
@@ -104,9 +109,9 @@ def test_hf_missing_or_misshaped_key_is_named(tmp_path, reference):
     assert "blocks.0.k_proj.weight: checkpoint (32, 16) vs model (32, 32)" in str(e.value)
 
 
-@pytest.mark.parametrize("field, value", [("block_type", "sequential"), ("weight_tying", True), ("n_kv_heads", 2),
-                                          ("activation_type", "swiglu"), ("include_bias", True), ("alibi", True),
-                                          ("layer_norm_type", "default"), ("multi_query_attention", True)])
+@pytest.mark.parametrize("field, value", [
+    ("block_type", "sequential"), ("weight_tying", True), ("n_kv_heads", 2), ("activation_type", "swiglu"),
+    ("include_bias", True), ("alibi", True), ("layer_norm_type", "default"), ("multi_query_attention", True)])
 def test_unsupported_hf_architecture_is_refused_naming_the_field(field, value):
     kw = {field: value, "n_kv_heads": None} if field == "multi_query_attention" else {field: value}
     with pytest.raises(ValueError, match=field if field != "multi_query_attention" else "n_kv_heads=1"):

@@ -51,8 +51,9 @@ def toy_json(merges_format="old", pre_tokenizer=None, **overrides) -> dict:
         merges.append(f"{ua} {ub}" if merges_format == "old" else [ua, ub])
     added = [{"id": EOS_ID, "content": "<|endoftext|>", "special": True},
              {"id": EOT_ID, "content": "<|eot_id|>", "special": True}]
+    byte_level = {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True}
     tok = {"version": "1.0", "added_tokens": added, "normalizer": None,
-           "pre_tokenizer": pre_tokenizer or {"type": "ByteLevel", "add_prefix_space": False, "use_regex": True},
+           "pre_tokenizer": pre_tokenizer or byte_level,
            "post_processor": None, "decoder": {"type": "ByteLevel"},
            "model": {"type": "BPE", "vocab": vocab, "merges": merges}}
     tok.update(overrides)
@@ -131,8 +132,10 @@ def test_llada_folder_with_a_wrong_mask_id_raises_naming_it(tmp_path):
     ({"pre_tokenizer": {"type": "Metaspace", "replacement": "▁", "prepend_scheme": "always"}}, "Metaspace"),
     ({"model": {"type": "WordPiece", "vocab": {"[UNK]": 0}, "unk_token": "[UNK]"}}, "WordPiece"),
     ({"normalizer": {"type": "NFC"}}, "NFC"),
-    ({"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": True, "use_regex": True}}, "add_prefix_space"),
-    ({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Digits"}, {"type": "ByteLevel"}]}}, "Digits"),
+    ({"pre_tokenizer": {"type": "ByteLevel", "add_prefix_space": True, "use_regex": True}},
+     "add_prefix_space"),
+    ({"pre_tokenizer": {"type": "Sequence", "pretokenizers": [{"type": "Digits"}, {"type": "ByteLevel"}]}},
+     "Digits"),
     ({"decoder": {"type": "Metaspace"}}, "decoder"),
 ])
 def test_unsupported_variants_raise_not_implemented_naming_the_piece(tmp_path, change, piece):
@@ -177,7 +180,8 @@ def test_toy_vocab_with_real_llada_config_builds_the_chat_prompt(tmp_path):
     enc = from_hf(write_dir(tmp_path, tok))
     ids = chat(enc, " abc ")
     assert ids[:2] == [126080, 126346] and ids.count(126080) == 1
-    assert ids[ids.index(126348) - 1] == ABC and ids[-3:] == [126347, ord("\n"), ord("\n")]  # the real template: two newlines
+    # the real template: two newlines
+    assert ids[ids.index(126348) - 1] == ABC and ids[-3:] == [126347, ord("\n"), ord("\n")]
     assert enc.encode_single_token(MASK) == 126336 and enc.encode_single_token(HEADER_START) == 126346
 
 
@@ -201,15 +205,18 @@ def real(request):
     tok = json.loads(path.read_text(encoding="utf-8"))
     u2b = _unicode_to_byte()
     to_b = lambda s: bytes(u2b[c] for c in s)
-    priority = {(to_b(a), to_b(b)): k for k, (a, b) in enumerate(m.split(" ") for m in tok["model"]["merges"])}
+    pairs = (m.split(" ") for m in tok["model"]["merges"])
+    priority = {(to_b(a), to_b(b)): k for k, (a, b) in enumerate(pairs)}
     pre = tok["pre_tokenizer"]
     pat = GPT2_PAT if pre["type"] == "ByteLevel" else pre["pretokenizers"][0]["pattern"]["Regex"]
     return request.param, from_hf(str(path.parent)), priority, pat
 
 
 KNOWN = {  # OpenAI's published examples and well-known ids
-    "gpt2": {"Hello world": [15496, 995], " the": [262], "tiktoken is great!": [83, 1134, 30001, 318, 1049, 0]},
-    "dolma2": {"hello": [15339], "Hello world": [9906, 1917], "tiktoken is great!": [83, 1609, 5963, 374, 2294, 0],
+    "gpt2": {"Hello world": [15496, 995], " the": [262],
+             "tiktoken is great!": [83, 1134, 30001, 318, 1049, 0]},
+    "dolma2": {"hello": [15339], "Hello world": [9906, 1917],
+               "tiktoken is great!": [83, 1609, 5963, 374, 2294, 0],
                "antidisestablishmentarianism": [519, 85342, 34500, 479, 8997, 2191]},
 }
 SPECIAL = {"gpt2": {"<|endoftext|>": 50256},
@@ -228,7 +235,8 @@ def test_real_tokenizer_gives_known_ids_and_specials(real):
 
 def test_real_tokenizer_matches_reference_hf_bpe_on_text(real):
     name, enc, priority, pat = real
-    text = "\n".join(json.loads(line)["question"] for line in shared("gsm8k_test.jsonl").open().readlines()[:60])
+    lines = shared("gsm8k_test.jsonl").open().readlines()[:60]
+    text = "\n".join(json.loads(line)["question"] for line in lines)
     text += "\n" + UNICODE
     want = [enc.encode_single_token(t) for piece in regex.findall(pat, text)
             for t in hf_bpe(piece.encode("utf-8"), priority)]
@@ -239,5 +247,6 @@ def test_every_real_token_is_the_bpe_of_its_own_bytes(real):
     # tiktoken returns a piece that is itself a token without merging (HF's ignore_merges=true); these
     # files have ignore_merges unset, so this must hold for the two to agree on every input
     name, enc, priority, _ = real
-    tokens = [enc.decode_single_token_bytes(i) for i in range(enc.n_vocab) if i not in enc._special_tokens.values()]
+    specials = enc._special_tokens.values()
+    tokens = [enc.decode_single_token_bytes(i) for i in range(enc.n_vocab) if i not in specials]
     assert [t for t in tokens if len(t) > 1 and hf_bpe(t, priority) != [t]] == []

@@ -8,8 +8,8 @@ from types import SimpleNamespace
 
 import torch
 
-import model as M
 import train_igpo as T
+from common import Runtime
 from conftest import REPO
 from data.tokenizer import decode
 
@@ -58,7 +58,8 @@ def test_official_reveal_count_and_stretch_flags():
         assert (pinned[226:] == -1).all()  # the 30-token free tail
         pos = torch.nonzero(pinned != -1).flatten()
         orig = pinned[pos] - 1000  # which trace token sits where
-        assert (orig.diff() > 0).all() and (pos >= orig).all()  # trace order kept, pushed right by the stretch
+        # trace order kept, pushed right by the stretch
+        assert (orig.diff() > 0).all() and (pos >= orig).all()
         last = T.hint_chunks(100, random.Random(seed), 5, 10)[-1]
         assert set(range(*last)) <= set(orig.tolist())  # the last chunk is always revealed
         assert pos[0] == int(orig[0] * 1.5)  # 226/100 tokens: stretched by the 1.5 cap
@@ -86,13 +87,14 @@ def test_gspo_grpo_and_k3_equal_hand_computation_on_2x3():
     kept = [(b, t) for b in range(2) for t in range(3) if m[b, t]]
     # GSPO: s_b = exp(mean over kept positions of logp - old)
     s = [math.exp(sum(logp[b, t] - old[b, t] for t in range(3) if m[b, t]) / m[b].sum()) for b in range(2)]
-    per = {(b, t): -min(s[b] * adv[b], min(max(s[b], lo), hi) * adv[b]) + beta * k3(logp[b, t], ref[b, t]) for b, t in kept}
+    surrogate = lambda r, a: -min(r * a, min(max(r, lo), hi) * a)  # clipped, negated
+    per = {(b, t): surrogate(s[b], adv[b]) + beta * k3(logp[b, t], ref[b, t]) for b, t in kept}
     loss, kl, clip = T.policy_loss(logp, old, ref, adv, m, T.Config(beta=beta))
     assert abs(loss.item() - sum(per.values()) / len(kept)) < 1e-6
     assert abs(kl.item() - sum(k3(logp[b, t], ref[b, t]) for b, t in kept) / len(kept)) < 1e-6
     # token-level GRPO ratio
-    per = {(b, t): -min(math.exp(logp[b, t] - old[b, t]) * adv[b], min(max(math.exp(logp[b, t] - old[b, t]), lo), hi) * adv[b])
-           + beta * k3(logp[b, t], ref[b, t]) for b, t in kept}
+    ratio = lambda b, t: math.exp(logp[b, t] - old[b, t])
+    per = {(b, t): surrogate(ratio(b, t), adv[b]) + beta * k3(logp[b, t], ref[b, t]) for b, t in kept}
     loss, _, clip = T.policy_loss(logp, old, ref, adv, m, T.Config(beta=beta, ratio="token"))
     assert abs(loss.item() - sum(per.values()) / len(kept)) < 1e-6
     assert abs(clip.item() - 1 / len(kept)) < 1e-6  # only (1, 1): ratio exp(0.2) > 1.2
@@ -116,7 +118,7 @@ def fake_task(hint_text="ZZZZZZZZZZZZZZZZZZZZ"):
 
 
 def test_inpainting_fires_only_for_all_wrong_groups_and_replaces_with_correct_rollouts(tiny, enc):
-    rt = M.Runtime(0, 1, torch.device("cpu"), __import__("contextlib").nullcontext())
+    rt = Runtime(0, 1, torch.device("cpu"), __import__("contextlib").nullcontext())
     cfg = T.Config(group_size=4, gen_len=16, block_len=8, steps=8, eta_low=0.0, eta_high=0.9, temperature=1.0)
     exs = [{"q": "a", "easy": True}, {"q": "b", "easy": False}, {"q": "c", "easy": False}]
     from data.tokenizer import chat
@@ -132,23 +134,26 @@ def test_inpainting_fires_only_for_all_wrong_groups_and_replaces_with_correct_ro
     assert calls == [12, 8]  # 3 groups x 4 rollouts, then 4 inpainted rollouts for each all-wrong group
     assert not r["hint_mask"][:4].any()  # the group with a correct rollout is untouched
     replaced = r["hint_mask"].any(1)
-    assert 0 < r["n_replaced"] == replaced.sum() and r["n_replaced"] <= 2 * 2  # at most floor(0.5 * G) per group
+    # at most floor(0.5 * G) per group
+    assert 0 < r["n_replaced"] == replaced.sum() and r["n_replaced"] <= 2 * 2
     for i in torch.nonzero(replaced).flatten().tolist():
         assert "ZZZZZ" in decode(enc, r["comps"][i]) and r["correct"].flatten()[i]
-        assert replaced[(i // 4) * 4: (i // 4) * 4 + int(replaced[(i // 4) * 4:(i // 4) * 4 + 4].sum())].all()  # slots 0..K-1
+        first = (i // 4) * 4  # the group's first row
+        assert replaced[first: first + int(replaced[first:first + 4].sum())].all()  # slots 0..K-1
 
 
 def test_grpo_never_inpaints(tiny, enc):
-    rt = M.Runtime(0, 1, torch.device("cpu"), __import__("contextlib").nullcontext())
+    rt = Runtime(0, 1, torch.device("cpu"), __import__("contextlib").nullcontext())
     cfg = T.Config(group_size=2, gen_len=16, block_len=8, steps=8, inpaint=False)
     from data.tokenizer import chat
-    r = T.rollouts(tiny, rt, fake_task(), enc, [{"q": "b", "easy": False}], [chat(enc, "b")], cfg, random.Random(0), 0)
+    exs, prompts = [{"q": "b", "easy": False}], [chat(enc, "b")]
+    r = T.rollouts(tiny, rt, fake_task(), enc, exs, prompts, cfg, random.Random(0), 0)
     assert r["all_wrong"].all() and r["n_replaced"] == 0 and not r["hint_mask"].any()
 
 
 def test_resumed_igpo_run_equals_uninterrupted(tmp_path):
-    args = ["--init_from=", "--prompts_per_step=2", "--group_size=2", "--gen_len=8", "--block_len=8", "--steps=4",
-            "--mu=2", "--n_eval=2", "--eval_interval=100", "--levels=1", "--lr=1e-3"]
+    args = ["--init_from=", "--prompts_per_step=2", "--group_size=2", "--gen_len=8", "--block_len=8",
+            "--steps=4", "--mu=2", "--n_eval=2", "--eval_interval=100", "--levels=1", "--lr=1e-3"]
     a = T.main(args + [f"--out_dir={tmp_path}/a", "--max_steps=3"])
     T.main(args + [f"--out_dir={tmp_path}/b", "--max_steps=2"])
     b = T.main(args + [f"--out_dir={tmp_path}/b", "--max_steps=3", "--resume=True"])
@@ -163,5 +168,7 @@ def test_resumed_igpo_run_equals_uninterrupted(tmp_path):
 
 
 def test_bad_settings_are_a_one_line_error():
-    p = subprocess.run([sys.executable, "train_igpo.py", "--ratio=seq"], cwd=REPO, capture_output=True, text=True)
-    assert p.returncode == 1 and "Traceback" not in p.stderr and "--ratio=seq: expected sequence or token" in p.stderr
+    cmd = [sys.executable, "train_igpo.py", "--ratio=seq"]
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert p.returncode == 1 and "Traceback" not in p.stderr
+    assert "--ratio=seq: expected sequence or token" in p.stderr

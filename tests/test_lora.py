@@ -27,7 +27,8 @@ def test_zero_initialised_adapters_leave_outputs_unchanged(tiny):
 
 
 def test_default_targets_are_q_k_v_up_and_all_is_every_block_linear():
-    names = lambda m: sorted({n.split(".")[-1] for n, mod in m.named_modules() if isinstance(mod, M.LoRALinear)})
+    def names(m):  # the names of the adapted linears
+        return sorted({n.split(".")[-1] for n, mod in m.named_modules() if isinstance(mod, M.LoRALinear)})
     assert names(lora_model()) == ["k_proj", "q_proj", "up_proj", "v_proj"]
     assert names(lora_model(targets="all")) == sorted(M.BLOCK_LINEARS)
     with pytest.raises(ValueError, match="targets"):

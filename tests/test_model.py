@@ -7,6 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import model as M
+from common import parse_args
 from conftest import TINY
 
 
@@ -74,17 +75,19 @@ def test_parse_args_overrides_coerces_and_rejects_unknown_flags():
         lr: float = 1.0
         inpaint: bool = True
         steps: int = 3
-    c = M.parse_args(C(), ["--lr=0.5", "--inpaint=False", "--preset=b"], {"a": {}, "b": {"steps": 7, "lr": 2.0}})
+    presets = {"a": {}, "b": {"steps": 7, "lr": 2.0}}
+    c = parse_args(C(), ["--lr=0.5", "--inpaint=False", "--preset=b"], presets)
     assert (c.lr, c.inpaint, c.steps, c.preset) == (0.5, False, 7, "b")  # preset first, then overrides
     with pytest.raises(SystemExit, match="--lr, --inpaint"):
-        M.parse_args(C(), ["--nope=1"])
+        parse_args(C(), ["--nope=1"])
     with pytest.raises(SystemExit, match="expected a int"):
-        M.parse_args(C(), ["--steps=x"])
+        parse_args(C(), ["--steps=x"])
 
 
 def test_presets_have_llada_8b_shape():
     cfg = M.PRESETS["llada-8b"]
     with torch.device("meta"):
         n = sum(p.numel() for p in M.Transformer(cfg).parameters())
-    assert (cfg.n_layer, cfg.n_embd, cfg.mlp_hidden, cfg.vocab_size, cfg.rope_theta) == (32, 4096, 12288, 126464, 500000.0)
+    shape = (cfg.n_layer, cfg.n_embd, cfg.mlp_hidden, cfg.vocab_size, cfg.rope_theta)
+    assert shape == (32, 4096, 12288, 126464, 500000.0)
     assert 8.0e9 < n < 8.1e9

@@ -1,4 +1,5 @@
-"""Sampler invariants and equality with LLaDA's reference algorithm. Run: python -m pytest -q tests/test_sample.py"""
+"""Sampler invariants and equality with LLaDA's reference algorithm.
+Run: python -m pytest -q tests/test_sample.py"""
 import pytest
 import torch
 
@@ -49,8 +50,9 @@ def test_temperature_zero_equals_reference_generate(tiny, ids, gen_len, block_le
 
 def test_no_mask_left_and_per_step_counts_add_up(tiny, ids):
     seen = []
+    count = lambda c: seen.append((c != ids["mask"]).sum(1))  # filled positions per row after each step
     out = sample(tiny, prompts_of([5, 9]), 16, 8, 8, ids["mask"], ids["eos"], temperature=1.0,
-                 generator=torch.Generator().manual_seed(0), on_step=lambda c: seen.append((c != ids["mask"]).sum(1)))
+                 generator=torch.Generator().manual_seed(0), on_step=count)
     assert not (out == ids["mask"]).any()
     per_step = torch.diff(torch.stack([torch.zeros(2, dtype=torch.long)] + seen), dim=0)
     assert per_step.tolist() == [[2, 2]] * 8  # 8 masks per block over 4 steps: 2 a step

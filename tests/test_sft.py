@@ -5,6 +5,7 @@ import os
 import torch
 
 import sft
+from common import commit_checkpoint
 from data import arith
 
 
@@ -38,13 +39,15 @@ def test_toy_trace_computes_the_question_and_writes_each_result_once():
     for ex in train[:300]:
         values = [int(v) for v in ex["trace"].split("\n")]
         assert len(values) == ex["level"] and values[-1] == int(ex["answer"])
-        assert eval(ex["question"].rstrip(".").replace(" ", "").lstrip("0") or "0") == values[-1]  # computes the question
+        # the trace computes the question
+        assert eval(ex["question"].rstrip(".").replace(" ", "").lstrip("0") or "0") == values[-1]
         assert not arith.hint(ex).endswith(ex["trace"].split("\n")[-1])  # the hint stops before the answer
         assert [res for _, res in arith.probes(ex)] == ex["trace"].split("\n")
 
 
 def test_resumed_sft_equals_uninterrupted(tmp_path):
-    common = ["--preset=tiny", "--batch_size=8", "--n_eval=0", "--log_interval=1", "--warmup=2", "--max_steps=4"]
+    common = ["--preset=tiny", "--batch_size=8", "--n_eval=0", "--log_interval=1", "--warmup=2",
+              "--max_steps=4"]
     a = sft.main(common + [f"--out_dir={tmp_path}/a"])
     sft.main(common + [f"--out_dir={tmp_path}/b", "--max_minutes=0.0000001"])  # stops after one step
     os.makedirs(f"{tmp_path}/b/.next")  # a later save cut short by a crash: no meta.json, a torn weights file
@@ -62,6 +65,6 @@ def test_an_interrupted_checkpoint_move_is_rolled_forward(tmp_path):
         for f in ("model.safetensors", "optim.0.pt", "meta.json"):
             (d / f).write_text(f"{f} {step}")
     os.replace(tmp_path / ".next" / "model.safetensors", tmp_path / "model.safetensors")  # crashed mid-move
-    sft.commit_checkpoint(str(tmp_path))
+    commit_checkpoint(str(tmp_path))
     assert sorted(os.listdir(tmp_path)) == ["meta.json", "model.safetensors", "optim.0.pt"]
     assert all((tmp_path / f).read_text() == f"{f} 2" for f in os.listdir(tmp_path))

@@ -80,7 +80,8 @@ def test_hints_hold_no_boxed_answer(loaded):
 
 
 def self_consistency(texts, answers, ids):
-    """Fraction of reference solutions that the grader marks correct against their own answer; prints the rest."""
+    """Fraction of reference solutions that the grader marks correct against their own answer; prints the
+    rest."""
     fails = [(i, t, a) for t, a, i in zip(texts, answers, ids) if not grader.correct(t, a)]
     for i, t, a in fails:
         print(f"\nself-consistency exception {i}: answer {a!r}, extracted {grader.extract_answer(t)!r}")
@@ -108,7 +109,8 @@ def write(path: Path, lines: list[str]) -> Path:
 
 
 def test_bad_json_line_names_file_and_line(tmp_path):
-    p = write(tmp_path / "gsm8k_test.jsonl", ['{"question": "q", "answer": "1\\n#### 1"}', '{"question": oops'])
+    lines = ['{"question": "q", "answer": "1\\n#### 1"}', '{"question": oops']
+    p = write(tmp_path / "gsm8k_test.jsonl", lines)
     with pytest.raises(ValueError, match=r"gsm8k_test\.jsonl:2: not valid JSON"):
         data.get_task("gsm8k").load("test", p)
 
@@ -118,8 +120,10 @@ def test_missing_field_names_file_line_and_field(tmp_path):
                                                 '{"problem": "p", "solution": "s"}'])
     with pytest.raises(ValueError, match=r"math500_test\.jsonl:3: field 'answer' missing"):
         data.get_task("math").load("test", p)
-    p = write(tmp_path / "amc_test.json", ['[{"problem": "p", "answer": 1.0}, {"problem": "p", "answer": "x"}]'])
-    with pytest.raises(ValueError, match=r"amc_test\.json:record 1: field 'answer' missing or not int or float"):
+    array = '[{"problem": "p", "answer": 1.0}, {"problem": "p", "answer": "x"}]'
+    p = write(tmp_path / "amc_test.json", [array])
+    msg = r"amc_test\.json:record 1: field 'answer' missing or not int or float"
+    with pytest.raises(ValueError, match=msg):
         data.get_task("amc").load("test", p)
 
 
