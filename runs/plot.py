@@ -41,7 +41,7 @@ def read_log(out_dir: str) -> list[dict]:
 
 
 def series(rows: list[dict], key: str) -> list[tuple[float, float]]:
-    """(step, value) of every row holding `key`, in step order; the last row of a step wins (a resumed run)."""
+    """(step, value) of every row holding `key`, in step order; of a step's rows the last wins (a resume)."""
     points = {r["step"]: float(r[key]) for r in rows if isinstance(r.get(key), (int, float))}
     return sorted(points.items())
 

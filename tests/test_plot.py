@@ -23,8 +23,8 @@ def write_log(d, rows, torn=False):
 def rl_rows(n, shift=0.0):
     rows = [{"step": 0, "eval_accuracy": 0.3}]
     for s in range(1, n + 1):
-        rows.append({"step": s, "reward": 0.1 * s + shift, "all_wrong": 0.5, "all_wrong_after": 0.2, "kl": 0.01,
-                     "loss": -0.1, "clip_frac": 0.0, "grad_norm": 1.0})
+        rows.append({"step": s, "reward": 0.1 * s + shift, "all_wrong": 0.5, "all_wrong_after": 0.2,
+                     "kl": 0.01, "loss": -0.1, "clip_frac": 0.0, "grad_norm": 1.0})
     return rows + [{"step": n, "eval_accuracy": 0.4}]
 
 
