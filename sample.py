@@ -6,6 +6,7 @@ The same function serves RL rollouts, IGPO's hinted re-rollouts and evaluation.
     python sample.py --ckpt=out/sft --prompt="07 +2 -3 +1........." --show=True  # watch the canvas fill in
 """
 import contextlib
+import re
 from dataclasses import dataclass
 
 import torch
@@ -150,10 +151,12 @@ def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps:
 
 
 # ----------------------------------------------------------------------------------------------------
+# the CLI: sample one prompt, optionally watching the canvas fill in around pinned hint tokens
 @dataclass
 class Config:
     ckpt: str = ""              # checkpoint folder (model.safetensors + config.json)
     prompt: str = "07 +2 -3 +1........."  # the user's question (the chat template is applied); a toy one
+    hint: str = ""              # tokens to pin at the canvas start, "_" = one free position, "\\n" = newline
     gen_len: int = 24
     block_len: int = 8
     steps: int = 24
@@ -161,9 +164,38 @@ class Config:
     remasking: str = "low_confidence"
     cache: str = "none"         # "prefix" or "dual": Fast-dLLM's KV cache (an approximation), see sample()
     threshold: float = 0.0      # > 0: also unmask every position more confident than this (parallel decoding)
-    show: bool = False          # print the canvas after every step
+    show: bool = False          # print the whole canvas after every step, one line per step
     seed: int = 0
     device: str = ""
+
+
+MASK_CELL, EOS_CELL, NEWLINE_CELL = "\u2591", "\u00b7", "\u21b5"  # what --show prints for [MASK], EOS, "\n"
+
+
+def hint_canvas_from_text(enc, hint: str, gen_len: int, mask_id: int) -> torch.Tensor:
+    """--hint: pinned (1, gen_len) from a template: its text is pinned from position 0 on, each "_"
+    leaves one position free ("7\\n_\\n6\\n": pin "7\\n", leave one, pin "\\n6\\n"); the rest is free."""
+    ids = []
+    for part in re.split(r"(_+)", hint.replace("\\n", "\n")):
+        ids += [mask_id] * len(part) if part.startswith("_") else enc.encode_ordinary(part)
+    if len(ids) > gen_len:
+        raise ValueError(f"--hint is {len(ids)} tokens, longer than --gen_len={gen_len}")
+    return torch.tensor(ids + [mask_id] * (gen_len - len(ids)))[None]
+
+
+def render(enc, canvas: list[int], pinned: list[bool], mask_id: int, eos_id: int) -> str:
+    """The canvas position by position: a mask, EOS and newline as one visible character each, every other
+    token as its text; runs of pinned (hint) positions wrapped in [[...]], as samples.jsonl marks them. The
+    byte tokenizer's lines align column by column (one character a position, the brackets never move)."""
+    from data.tokenizer import decode
+    out, inside = [], False
+    for tok, pin in zip(canvas, pinned):
+        if pin != inside:
+            out.append("[[" if pin else "]]")
+            inside = pin
+        out.append(MASK_CELL if tok == mask_id else EOS_CELL if tok == eos_id
+                   else decode(enc, [tok]).replace("\n", NEWLINE_CELL))
+    return "".join(out + (["]]"] if inside else []))
 
 
 def main(argv=None):
@@ -176,17 +208,23 @@ def main(argv=None):
     rt = setup(cfg.device, cfg.seed)
     model = load(cfg.ckpt, rt.device, torch.bfloat16 if rt.device.type == "cuda" else torch.float32).eval()
     enc = get_tokenizer(model.config.tokenizer)
-    mask_id = special_id(enc, MASK)
+    mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
+    pinned = hint_canvas_from_text(enc, cfg.hint, cfg.gen_len, mask_id) if cfg.hint else None
+    is_pinned = [False] * cfg.gen_len if pinned is None else (pinned[0] != mask_id).tolist()
+    n_step = [0]
 
-    def show(canvas):  # the text so far, then each position: still masked (_) or filled (#)
-        text = decode(enc, canvas[0]).replace("\n", "\\n")
-        filled = "".join("_" if t == mask_id else "#" for t in canvas[0].tolist())
-        print(text + "  [" + filled + "]")
-    prompt, eos_id = chat(enc, cfg.prompt), special_id(enc, EOS)
+    def show(canvas):  # one line per sampler step: the whole canvas, masks and hints visible
+        n_step[0] += 1
+        print(f"{n_step[0]:4d}  {render(enc, canvas[0].tolist(), is_pinned, mask_id, eos_id)}")
+    if cfg.show:
+        print(f"prompt: {cfg.prompt}")
+        start = [mask_id] * cfg.gen_len if pinned is None else pinned[0].tolist()
+        print(f"{0:4d}  {render(enc, start, is_pinned, mask_id, eos_id)}")
     g = torch.Generator(rt.device).manual_seed(cfg.seed)
-    out = sample(model, [prompt], cfg.gen_len, cfg.block_len, cfg.steps, mask_id, eos_id, cfg.temperature,
-                 cfg.remasking, generator=g, on_step=show if cfg.show else None, cache=cfg.cache,
-                 threshold=cfg.threshold, ctx=rt.ctx)
+    on_step = show if cfg.show else None
+    out = sample(model, [chat(enc, cfg.prompt)], cfg.gen_len, cfg.block_len, cfg.steps, mask_id, eos_id,
+                 cfg.temperature, cfg.remasking, pinned=pinned, generator=g, on_step=on_step,
+                 cache=cfg.cache, threshold=cfg.threshold, ctx=rt.ctx)
     print(decode(enc, out[0]))
 
 

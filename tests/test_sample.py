@@ -119,3 +119,19 @@ def test_temperature_zero_is_deterministic_and_seeds_reproduce(tiny, ids):
 def test_bad_settings_are_clear_errors(tiny, ids, gen_len, block_len, steps, plen, match):
     with pytest.raises(ValueError, match=match):
         sample(tiny, prompts_of([plen]), gen_len, block_len, steps, ids["mask"], ids["eos"])
+
+
+def test_show_prints_the_whole_canvas_each_step_with_masks_and_pinned_hints_visible(tiny, tmp_path, capsys):
+    import model as M
+    import sample as S
+    M.save(tiny, str(tmp_path))
+    flags = ["--prompt=12", "--hint=ab_c\\n", "--gen_len=16", "--block_len=8", "--steps=8", "--show=True"]
+    S.main([f"--ckpt={tmp_path}"] + flags)
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0] == "prompt: 12" and all(lines[1 + i].startswith(f"{i:4d}  ") for i in range(9))
+    canvases = [line[6:] for line in lines[1:10]]  # step 0, then one line per sampler step
+    assert canvases[0] == "[[ab]]\u2591[[c\u21b5]]" + "\u2591" * 11  # 16 positions, 5 of them pinned
+    masks = [c.count(S.MASK_CELL) for c in canvases]
+    assert masks == [12, 11, 10, 9, 8, 6, 4, 2, 0]  # block 1: 4 free, one a step; block 2: 8 free, two a step
+    assert all(c.startswith("[[ab]]") and c[7:13] == "[[c\u21b5]]" for c in canvases)  # hints never move
+    assert all(len(c) == len(canvases[0]) for c in canvases)  # one character a position: columns align
