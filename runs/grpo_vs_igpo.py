@@ -1,101 +1,125 @@
 """
-The experiment the paper is about, on the toy task: GRPO vs IGPO from the same SFT checkpoint, 3 seeds each.
+The paper's experiment in miniature: GRPO, sample-matched resampling and IGPO (with its two ablations)
+from the same SFT checkpoint, 3 seeds each, on the toy task's hard problems.
 
-    python runs/grpo_vs_igpo.py --init_from=out/sft --out_dir=out/compare --jobs=2
+    python runs/grpo_vs_igpo.py --init_from=out/sft --out_dir=out/study --jobs=2
+    python runs/grpo_vs_igpo.py --init_from=out/sft_s{seed} ...   # each seed from its own SFT run
 
-Three arms:
-    grpo          plain GRPO (--inpaint=False): G rollouts per prompt, nothing else
-    grpo_resample GRPO with the same rollout budget as IGPO: an all-wrong group gets G more rollouts
-                  without hints (eta = 0), correct ones replace wrong ones (the paper's sample-matched
-                  baseline)
-    igpo          IGPO: the G extra rollouts carry hint chunks (eta ~ U[0.2, 0.6])
-Writes out_dir/results.md (a table) and out_dir/curves.svg (reward and all-wrong fraction per step, mean
-over seeds), with no plotting library.
+Arms (every one is train_igpo.py with a few flags; all other settings are the command line's):
+    grpo       plain GRPO (--inpaint=False): G rollouts per prompt, nothing else
+    resample   the paper's sample-matched baseline: an all-wrong group gets G more rollouts without
+               hints (eta = 0) and correct ones replace wrong ones, the same rollout budget as IGPO
+    igpo       IGPO, paper defaults: partial hints (eta ~ U[0.2, 0.6]), entropy filter keeps 20%
+    full       full inpainting: the whole trace but the answer pinned (eta = 1)
+    no_filter  IGPO without the entropy filter: every hint token in the loss (keep 1.0)
+
+Runs `jobs` trainings at a time (one thread each); an interrupted study started again resumes every
+unfinished arm from its last checkpoint (train_igpo.py --resume) and skips the finished ones. Writes
+out_dir/results.md (the table) and out_dir/curves.svg (per-arm means over seeds, runs/plot.py).
 """
 import json
+import math
 import os
 import subprocess
 import sys
 from concurrent.futures import ThreadPoolExecutor
 
-ARMS = {"grpo": ["--inpaint=False"], "grpo_resample": ["--eta_low=0", "--eta_high=0"], "igpo": []}
-COLORS = {"grpo": "#888888", "grpo_resample": "#1f77b4", "igpo": "#d62728"}
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import plot  # noqa: E402
+
+ARMS = {
+    "grpo": ["--inpaint=False"],
+    "resample": ["--eta_low=0", "--eta_high=0"],
+    "igpo": [],
+    "full": ["--eta_low=1", "--eta_high=1"],
+    "no_filter": ["--entropy_keep=1.0"],
+}
+OWN = ("--out_dir=", "--jobs=", "--seeds=", "--arms=", "--init_from=")  # this script's flags
+HARD = "hard"  # the toy's hard problems: eval rows carry eval_by_kind[HARD]
 
 
-def run(arm, seed, args, out_dir):
+def train(arm: str, seed: int, init_from: str, args: list, out_dir: str) -> str:
+    """One arm and seed, resumed from its checkpoint if an earlier study was interrupted."""
     d = os.path.join(out_dir, f"{arm}_s{seed}")
-    if not os.path.isfile(os.path.join(d, "summary.json")):
-        cmd = [sys.executable, "train_igpo.py", f"--out_dir={d}", f"--seed={seed}"] + ARMS[arm] + args
-        env = dict(os.environ, OMP_NUM_THREADS="1")
-        with open(os.path.join(out_dir, f"{arm}_s{seed}.log"), "w") as f:
-            subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
-    with open(os.path.join(d, "log.jsonl")) as f:
-        log = [json.loads(line) for line in f]
-    with open(os.path.join(d, "summary.json")) as f:
-        return arm, seed, [r for r in log if "reward" in r], json.load(f)
+    if os.path.isfile(os.path.join(d, "summary.json")):
+        return d
+    resume = ["--resume=True"] if os.path.isfile(os.path.join(d, "meta.json")) else []
+    cmd = [sys.executable, "train_igpo.py", f"--out_dir={d}", f"--seed={seed}",
+           f"--init_from={init_from.format(seed=seed)}"] + args + ARMS[arm] + resume
+    env = dict(os.environ, OMP_NUM_THREADS="1")  # two trainings on two cores
+    with open(f"{d}.log", "a") as f:
+        subprocess.run(cmd, check=True, stdout=f, stderr=subprocess.STDOUT, env=env)
+    return d
 
 
-def mean(xs):
-    return sum(xs) / len(xs)
+def stats(xs: list) -> str:
+    """mean +- sample std (n-1) over seeds."""
+    m = sum(xs) / len(xs)
+    sd = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1)) if len(xs) > 1 else 0.0
+    return f"{m:.3f} ± {sd:.3f}"
 
 
-def svg(curves: dict, key: str, title: str, x0: int, y0: int, w=420, h=220) -> str:
-    """One panel: a polyline per arm of the per-step mean over seeds."""
-    ymax = max(max(c) for c in curves.values()) * 1.1 or 1.0
-    n = max(len(c) for c in curves.values())
-    px = lambda i: x0 + 40 + (w - 50) * i / max(1, n - 1)
-    py = lambda v: y0 + h - 25 - (h - 45) * v / ymax
-    out = [f'<text x="{x0 + w / 2}" y="{y0 + 14}" text-anchor="middle" font-size="13">{title}</text>',
-           f'<line x1="{x0 + 40}" y1="{py(0)}" x2="{x0 + w - 10}" y2="{py(0)}" stroke="black"/>',
-           f'<line x1="{x0 + 40}" y1="{py(0)}" x2="{x0 + 40}" y2="{py(ymax)}" stroke="black"/>',
-           f'<text x="{x0 + 36}" y="{py(ymax) + 4}" text-anchor="end" font-size="10">{ymax:.2f}</text>',
-           f'<text x="{x0 + 36}" y="{py(0) + 4}" text-anchor="end" font-size="10">0</text>',
-           f'<text x="{x0 + w / 2}" y="{y0 + h - 5}" text-anchor="middle" font-size="10">'
-           f'RL step (1..{n})</text>']
-    for arm, c in curves.items():
-        pts = " ".join(f"{px(i):.1f},{py(v):.1f}" for i, v in enumerate(c))
-        out.append(f'<polyline points="{pts}" fill="none" stroke="{COLORS[arm]}" stroke-width="2"/>')
-    return "\n".join(out)
+def hard_acc(row: dict) -> float:
+    return row.get("eval_by_kind", {}).get(HARD, row["eval_accuracy"])
 
 
-def main():
-    ours = ("--out_dir=", "--jobs=", "--seeds=")  # this script's flags; the others go to train_igpo.py
-    args = [a for a in sys.argv[1:] if not a.startswith(ours)]
-    opts = dict(a[2:].split("=", 1) for a in sys.argv[1:] if a.startswith(ours))
-    out_dir = opts.get("out_dir", "out/compare")
-    jobs, seeds = int(opts.get("jobs", 2)), int(opts.get("seeds", 3))
+def mean_rows(runs: list[list[dict]]) -> list[dict]:
+    """The per-step mean over seeds of every numeric field (steps all runs have), eval rows apart."""
+    out = []
+    for kind in ("reward", "eval_accuracy"):
+        per_run = [[r for r in rows if kind in r] for rows in runs]
+        for group in zip(*per_run):
+            keys = [k for k, v in group[0].items() if isinstance(v, (int, float)) and k != "step"]
+            row = {"step": group[0]["step"], **{k: sum(r[k] for r in group) / len(group) for k in keys}}
+            if kind == "eval_accuracy":
+                row["eval_by_kind"] = {HARD: sum(hard_acc(r) for r in group) / len(group)}
+            out.append(row)
+    return out
+
+
+def table(results: dict) -> str:
+    head = ("| arm | hard: start | hard: end (per seed) | hard: end, mean ± std | all: end, mean ± std | "
+            "all-wrong groups | after inpainting / resampling | reward, last 5 rounds | rollouts / round |")
+    lines = [head, "|" + "---|" * 9]
+    for arm, runs in results.items():
+        evals = [[r for r in rows if "eval_accuracy" in r] for rows in runs]
+        steps = [[r for r in rows if "reward" in r] for rows in runs]
+        start, end = [hard_acc(e[0]) for e in evals], [hard_acc(e[-1]) for e in evals]
+        per = lambda key, rows: sum(r.get(key, 0.0) for r in rows) / max(1, len(rows))
+        lines.append(" | ".join([
+            f"| {arm}", f"{sum(start) / len(start):.3f}", ", ".join(f"{x:.3f}" for x in end), stats(end),
+            stats([e[-1]["eval_accuracy"] for e in evals]),
+            f"{sum(per('all_wrong', s) for s in steps) / len(steps):.3f}",
+            f"{sum(per('all_wrong_after', s) for s in steps) / len(steps):.3f}",
+            f"{sum(per('reward', s[-5:]) for s in steps) / len(steps):.3f}",
+            f"{sum(per('rollouts', s) for s in steps) / len(steps):.0f} |"]))
+    return "\n".join(lines)
+
+
+def main(argv: list[str]):
+    opts = dict(a[2:].split("=", 1) for a in argv if a.startswith(OWN))
+    args = [a for a in argv if not a.startswith(OWN)]
+    out_dir, jobs = opts.get("out_dir", "out/study"), int(opts.get("jobs", 2))
+    seeds = [int(s) for s in opts.get("seeds", "1,2,3").split(",")]
+    arms = opts.get("arms", ",".join(ARMS)).split(",")
+    if unknown := set(arms) - set(ARMS):
+        raise SystemExit(f"unknown arms {sorted(unknown)}; known: {', '.join(ARMS)}")
+    init_from = opts.get("init_from", "out/sft")
     os.makedirs(out_dir, exist_ok=True)
-    todo = [(arm, s) for arm in ARMS for s in range(1, seeds + 1)]
-    with ThreadPoolExecutor(jobs) as pool:
-        results = list(pool.map(lambda a: run(*a, args, out_dir), todo))
-    rows, reward, wrong = [], {}, {}
-    for arm in ARMS:
-        runs = [r for r in results if r[0] == arm]
-        steps = min(len(r[2]) for r in runs)
-        reward[arm] = [mean([r[2][i]["reward"] for r in runs]) for i in range(steps)]
-        wrong[arm] = [mean([r[2][i]["all_wrong"] for r in runs]) for i in range(steps)]
-        acc = [r[3]["final_accuracy"] for r in runs]
-        start, per_seed = mean([r[3]["start_accuracy"] for r in runs]), ", ".join(f"{a:.3f}" for a in acc)
-        all_wrong = mean([r[3]["mean_all_wrong"] for r in runs])
-        all_wrong_after = mean([r[3]["mean_all_wrong_after"] for r in runs])
-        rows.append(f"| {arm} | {start:.3f} | {mean(acc):.3f} ({per_seed}) | {all_wrong:.3f} | "
-                    f"{all_wrong_after:.3f} | {mean(reward[arm][-5:]):.3f} |")
-    header = ("| arm | held-out acc. at start | final held-out acc. (per seed) | all-wrong groups | "
-              "all-wrong after inpainting/resampling | reward, last 5 steps |")
-    table = header + "\n|---|---|---|---|---|---|\n" + "\n".join(rows)
-    extra = " ".join(args) or "(none)"
+    todo = [(arm, seed) for arm in arms for seed in seeds]
+    with ThreadPoolExecutor(jobs) as pool:  # threads only wait on the training processes
+        dirs = list(pool.map(lambda a: train(*a, init_from, args, out_dir), todo))
+    results = {arm: [] for arm in arms}
+    for (arm, _), d in zip(todo, dirs):
+        results[arm].append(plot.read_log(d))
+    text = table(results)
     with open(os.path.join(out_dir, "results.md"), "w") as f:
-        f.write(f"{seeds} seeds per arm, means over seeds; extra args: {extra}\n\n{table}\n")
-    legend = "".join(f'<text x="{20 + 150 * i}" y="262" fill="{COLORS[a]}" font-size="12">&#9632; {a}</text>'
-                     for i, a in enumerate(ARMS))
+        f.write(f"seeds {seeds}, init_from {init_from}; train_igpo.py flags: {' '.join(args) or '(none)'}\n\n"
+                f"{text}\n")
     with open(os.path.join(out_dir, "curves.svg"), "w") as f:
-        f.write('<svg xmlns="http://www.w3.org/2000/svg" width="860" height="270" font-family="sans-serif">\n'
-                '<rect width="100%" height="100%" fill="white"/>\n'
-                + svg(reward, "reward", "mean reward of the rollouts", 0, 0) + "\n"
-                + svg(wrong, "all_wrong", "fraction of all-wrong groups (before inpainting)", 430, 0) + "\n"
-                + legend + "\n</svg>\n")
-    print(table)
+        f.write(plot.svg({arm: mean_rows(runs) for arm, runs in results.items()}))
+    print(text)
 
 
 if __name__ == "__main__":
-    main()
+    main(sys.argv[1:])

@@ -15,10 +15,11 @@ import sys
 
 COLORS = ["#d62728", "#1f77b4", "#2ca02c", "#ff7f0e", "#9467bd", "#8c564b", "#e377c2", "#7f7f7f",
           "#bcbd22", "#17becf"]
-# (title, [(log key, dashed)]): a panel is drawn when any run has any of its keys
+# (title, [(log key, dotted for a nested field, dashed)]): a panel is drawn when any run has any of its keys
 PANELS = [
     ("mean reward of the rollouts", [("reward", False)]),
     ("held-out accuracy (greedy)", [("eval_accuracy", False)]),
+    ("held-out accuracy, hard problems", [("eval_by_kind.hard", False)]),
     ("all-wrong groups: before (solid) / after (dashed)", [("all_wrong", False), ("all_wrong_after", True)]),
     ("KL to the reference", [("kl", False)]),
     ("loss", [("loss", False)]),
@@ -42,7 +43,13 @@ def read_log(out_dir: str) -> list[dict]:
 
 def series(rows: list[dict], key: str) -> list[tuple[float, float]]:
     """(step, value) of every row holding `key`, in step order; of a step's rows the last wins (a resume)."""
-    points = {r["step"]: float(r[key]) for r in rows if isinstance(r.get(key), (int, float))}
+    points = {}
+    for r in rows:
+        v = r
+        for part in key.split("."):  # "eval_by_kind.hard": a field of a nested record
+            v = v.get(part) if isinstance(v, dict) else None
+        if isinstance(v, (int, float)):
+            points[r["step"]] = float(v)
     return sorted(points.items())
 
 
