@@ -253,7 +253,8 @@ def _take_lock(folder: str, advice: str):
 
 
 def _release_lock(folder: str, fd: int, created: bool):
-    os.remove(os.path.join(folder, ".lock"))  # still held: a process waiting on this file re-opens
+    with contextlib.suppress(FileNotFoundError):  # still held: a process that opened it meanwhile re-opens
+        os.remove(os.path.join(folder, ".lock"))
     if created and not os.listdir(folder):  # a start-up error: leave no trace of the run
         os.rmdir(folder)
     os.close(fd)
@@ -344,8 +345,9 @@ def resume_point(cfg, rt: Runtime) -> int:
             raise ValueError(f"--resume: {cfg.out_dir} holds a checkpoint of {made_by}, not of {script}.py; "
                              f"start a new run from it with --init_from={cfg.out_dir}")
         if meta["world_size"] != rt.world_size:
-            raise ValueError(f"--resume: {cfg.out_dir} was saved by {meta['world_size']} ranks, this run has "
-                             f"{rt.world_size} (the optimizer state is per rank): resume on as many")
+            sizes = f"saved at world size {meta['world_size']}, this run has {rt.world_size}"
+            raise ValueError(f"--resume: {cfg.out_dir} was {sizes} (the optimizer state is per rank): "
+                             "resume on as many ranks")
         old = meta["config"]
         differ = [k for k in new if k in old and old[k] != new[k]]
         if bad := [f"--{k}={new[k]} (the run has {old[k]!r})" for k in differ if k not in RESUMABLE]:

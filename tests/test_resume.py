@@ -135,7 +135,7 @@ def test_a_resume_continues_the_same_run_or_is_refused(tmp_path, capsys):
     meta = tmp_path / "run" / "meta.json"
     saved = json.loads(meta.read_text())
     meta.write_text(json.dumps({**saved, "world_size": 2}))
-    with pytest.raises(ValueError, match="saved by 2 ranks, this run has 1"):
+    with pytest.raises(ValueError, match="saved at world size 2, this run has 1"):
         sft.main(argv + ["--resume=True"])
     meta.write_text(json.dumps(saved))
     assert sft.main(argv[:-2] + [f"--out_dir={tmp_path}/run", "--resume=True", "--max_steps=2"])["steps"] == 2
