@@ -134,10 +134,11 @@ def main(argv=None):
     if cfg.batch_size % rt.world_size:
         raise ValueError(f"--batch_size={cfg.batch_size} must divide by the world size ({rt.world_size})")
     with locked(cfg.out_dir, rt):  # one run per folder
-        return train(cfg, rt)
+        return train_loop(cfg, rt)
 
 
-def train(cfg: Config, rt: Runtime) -> dict:
+def train_loop(cfg: Config, rt: Runtime) -> dict:
+    """The run, inside its folder's lock: resume point, model, data, steps, summary."""
     ckpt_dir = cfg.out_dir  # the run folder is the checkpoint: model.safetensors, config.json, meta.json
     step = resume_point(cfg, rt) if cfg.resume else 0
     resume = step > 0

@@ -323,6 +323,7 @@ def main(argv=None):
 
 
 def train_loop(cfg: Config, rt: Runtime) -> dict:
+    """The run, inside its folder's lock: resume point, model, data, steps, summary."""
     n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
     start = resume_point(cfg, rt) if cfg.resume else 0
     resume = start > 0
