@@ -5,7 +5,7 @@ builds on it (save, save_lora, write_json), never the other way round.
 
     (c) runtime:      setup(), shard() (FSDP2), gathered(), run_main(), print0(), on_rank0(), and
                       parse_args(): the --key=value override helper, --help, and the settings checks (a rule
-                      per field: at_least, between, one_of, int_list, DEVICE, FOLDER).
+                      per field: at_least, between, one_of, int_list, DEVICE, FOLDER, LORA_TARGETS).
     (d) checkpoints:  locked() (one run per folder), save_checkpoint() (staged, then committed),
                       commit_checkpoint(), finish_checkpoint(), resume_point(), kept_log(), load_optimizer(),
                       fingerprint().
@@ -143,7 +143,7 @@ def one_of(*allowed):
 def int_list(lo, hi, empty_ok=False):
     """Comma-separated integers in [lo, hi] ("" too when empty_ok: the script's default)."""
     def ok(v, c):
-        return (empty_ok and v == "") or all(s.isdigit() and lo <= int(s) <= hi for s in v.split(","))
+        return (empty_ok and v == "") or all(s.strip().isdigit() and lo <= int(s) <= hi for s in v.split(","))
     return ok, f"comma-separated integers in [{lo}, {hi}]"
 
 
