@@ -25,9 +25,10 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+import common as C
 import model as M
-from common import parse_args, print0, setup
-from sample import num_transfer_tokens, sample
+from common import parse_args, print0, run_main, setup
+from sample import check_settings, num_transfer_tokens, sample
 
 
 @dataclass
@@ -59,6 +60,8 @@ PRESETS = {
     "llada-8b": dict(model="llada-8b", prompt_len=200, gen_len=256, block_len=32, steps=128,
                      mask_id=126336, pad_id=126081),  # LLaDA's <|mdm_mask|> and <|endoftext|> (IGPO.md B.1)
 }
+RULES = dict(model=C.one_of(*M.PRESETS), batch=C.at_least(1), prompt_len=C.at_least(1),
+             temperature=C.at_least(0), threshold=C.between(0, 1), iters=C.at_least(1), device=C.DEVICE)
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16, NVIDIA's data sheets (SXM)
 
 
@@ -104,7 +107,8 @@ def flops_counter(model):
 
 
 def main(argv=None):
-    cfg = parse_args(Config(), argv, PRESETS)
+    cfg = parse_args(Config(), argv, PRESETS, RULES)
+    check_settings(0, cfg.gen_len, cfg.block_len, cfg.steps, cfg.gen_len)
     rt = setup(cfg.device, cfg.seed)
     cuda = rt.device.type == "cuda"  # the timing and memory hooks below; nanochat binds them to no-ops on CPU
     sync = torch.cuda.synchronize if cuda else (lambda: None)
@@ -205,4 +209,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    main()
+    run_main(main)

@@ -3,17 +3,24 @@ What every script shares (nanochat's common.py is the model): the runtime, and t
 that sft.py and train_igpo.py save and resume from. model.py is the model and its weights; this file
 builds on it (save, save_lora, write_json), never the other way round.
 
-    (c) runtime:      setup(), shard() (FSDP2), gathered(), run_main(), print0(), and parse_args(): the
-                      --key=value override helper.
-    (d) checkpoints:  save_checkpoint() (staged, then committed), commit_checkpoint(), resume_point(),
-                      load_optimizer().
+    (c) runtime:      setup(), shard() (FSDP2), gathered(), run_main(), print0(), on_rank0(), and
+                      parse_args(): the --key=value override helper, --help, and the settings checks (a rule
+                      per field: at_least, between, one_of, int_list, DEVICE, FOLDER, LORA_TARGETS).
+    (d) checkpoints:  locked() (one run per folder), save_checkpoint() (staged, then committed),
+                      commit_checkpoint(), finish_checkpoint(), resume_point(), kept_log(), load_optimizer(),
+                      fingerprint().
 """
 import contextlib
 import dataclasses
+import fcntl
+import inspect
+import io
 import json
 import os
+import pathlib
 import shutil
 import sys
+import tokenize
 from dataclasses import dataclass
 
 import torch
@@ -102,35 +109,174 @@ def print0(*args, **kwargs):
         print(*args, **kwargs, flush=True)
 
 
-def parse_args(cfg, argv=None, presets: dict | None = None):
+def on_rank0(fn, rt: Runtime):
+    """fn() on rank 0 only (file moves, reading a run folder); its result, or its one-line error, reaches
+    every rank, so all ranks fail alike instead of rank 0 alone while the others wait at a collective."""
+    out = [None, None]  # (result, error)
+    if rt.rank == 0:
+        try:
+            out[0] = fn()
+        except (ValueError, FileNotFoundError) as e:
+            out[1] = e
+    if rt.world_size > 1:
+        dist.broadcast_object_list(out, src=0)
+    if out[1] is not None:
+        raise out[1]
+    return out[0]
+
+
+# Settings checks. A rule is (ok(value, cfg) -> bool, what a valid value is); a script's RULES maps fields to
+# rules, one line each, and parse_args applies them: every bad setting is a one-line error at start-up,
+# before any work or writing (not a traceback after an 8B model's 2000 training steps).
+def at_least(lo):
+    return (lambda v, c: v >= lo), f">= {lo}"
+
+
+def between(lo, hi):
+    return (lambda v, c: lo <= v <= hi), f"in [{lo}, {hi}]"
+
+
+def one_of(*allowed):
+    return (lambda v, c: v in allowed), "one of " + ", ".join(map(repr, allowed))
+
+
+def int_list(lo, hi, empty_ok=False):
+    """Comma-separated integers in [lo, hi] ("" too when empty_ok: the script's default)."""
+    def ok(v, c):
+        return (empty_ok and v == "") or all(s.strip().isdigit() and lo <= int(s) <= hi for s in v.split(","))
+    return ok, f"comma-separated integers in [{lo}, {hi}]"
+
+
+# setup() would quietly fall back to the CPU for anything but "cpu" when CUDA is missing
+DEVICE = (lambda v, c: v in ("", "cpu") or (v == "cuda" and torch.cuda.is_available())), \
+    "'' (cuda if available, else cpu), 'cpu', or 'cuda' on a machine with CUDA"
+FOLDER = (lambda v, c: not os.path.isfile(v)), "a folder, not a file"
+LORA_TARGETS = (lambda v, c: v == "all" or set(v.split(",")) <= set(M.BLOCK_LINEARS)), \
+    f"'all' or comma-separated names from {','.join(M.BLOCK_LINEARS)}"
+
+
+def field_comments(cls) -> dict:
+    """{field: its comment} from a config dataclass's source (for --help): the comment lines just above
+    the field, then the one at the end of its line. tokenize finds the comments, so a '#' in a string is
+    not one."""
+    src = inspect.getsource(cls)
+    tokens = tokenize.generate_tokens(io.StringIO(src).readline)
+    comments = {t.start[0]: t.string.lstrip("#").strip() for t in tokens if t.type == tokenize.COMMENT}
+    names, notes, above = {f.name for f in dataclasses.fields(cls)}, {}, []
+    for i, line in enumerate(src.splitlines(), 1):
+        name = line.split(":")[0].strip()
+        if line.strip().startswith("#"):
+            above.append(comments[i])
+            continue
+        if name in names:
+            notes[name] = "; ".join(above + ([comments[i]] if i in comments else []))
+        above = []
+    return notes
+
+
+def usage(cfg, presets: dict | None) -> str:
+    """--help: the script's docstring, every flag with its default and comment, the presets."""
+    doc = (sys.modules[type(cfg).__module__].__doc__ or "").strip()
+    notes = field_comments(type(cfg))
+    lines = [doc, "", "flags (--key=value; the defaults shown before any preset):"]
+    for f in dataclasses.fields(cfg):
+        flag = f"--{f.name}={getattr(cfg, f.name)}"
+        lines.append(f"  {flag:<36} {notes.get(f.name, '')}".rstrip())
+    for name, values in (presets or {}).items():
+        sets = ", ".join(f"{k}={v}" for k, v in values.items()) or "the defaults"
+        lines.append(f"--preset={name}: {sets}")
+    return "\n".join(lines)
+
+
+def parse_args(cfg, argv=None, presets: dict | None = None, rules: dict | None = None):
     """--key=value overrides of a config dataclass (flag names = field names). --preset=NAME applies a
-    named dict from the script's PRESETS first. Unknown keys are an error listing the valid ones."""
+    named dict from the script's PRESETS first. Unknown keys are an error listing the valid ones; then every
+    rule of `rules` is checked. --help prints the flags with their defaults and comments."""
     argv = sys.argv[1:] if argv is None else argv
+    if "--help" in argv or "-h" in argv:
+        print(usage(cfg, presets))
+        raise SystemExit(0)
     fields = {f.name: f for f in dataclasses.fields(cfg)}
     if bad := [a for a in argv if not a.startswith("--") or "=" not in a]:
-        raise SystemExit(f"bad argument {bad[0]!r}: expected --key=value")
+        raise ValueError(f"bad argument {bad[0]!r}: expected --key=value (--help lists the flags)")
     pairs = [a[2:].split("=", 1) for a in argv]
     if presets and all(k != "preset" for k, _ in pairs):  # no --preset: the default preset still applies
         pairs += [["preset", cfg.preset]]
     bools = {"true": True, "1": True, "false": False, "0": False}
     for key, val in sorted(pairs, key=lambda kv: kv[0] != "preset"):  # the preset first, then overrides
         if key not in fields:
-            raise SystemExit(f"unknown flag --{key}; valid flags: {', '.join('--' + k for k in fields)}")
+            raise ValueError(f"unknown flag --{key}; valid flags: {', '.join('--' + k for k in fields)}")
         if key == "preset" and presets is not None:
             if val not in presets:
-                raise SystemExit(f"unknown preset {val!r}; known presets: {', '.join(presets)}")
+                raise ValueError(f"unknown preset {val!r}; known presets: {', '.join(presets)}")
             cfg = dataclasses.replace(cfg, **presets[val])
         typ = type(getattr(cfg, key))
         try:
             val = bools[val.lower()] if typ is bool else typ(val)
         except (KeyError, ValueError):
-            raise SystemExit(f"--{key}={val}: expected a {typ.__name__}")
+            raise ValueError(f"--{key}={val}: expected a {typ.__name__}") from None
         cfg = dataclasses.replace(cfg, **{key: val})
+    for key, (ok, want) in (rules or {}).items():
+        if not ok(getattr(cfg, key), cfg):
+            raise ValueError(f"--{key}={getattr(cfg, key)}: expected {want}")
     return cfg
 
 
 # ----------------------------------------------------------------------------------------------------
 # (d) training checkpoints: weights, adapters, per-rank optimizer state and meta.json in the run folder
+
+def _take_lock(folder: str, advice: str):
+    """-> (fd, created): an exclusive flock on folder/.lock, which then holds our PID; held by another
+    process, a ValueError naming it, then `advice`. The kernel drops an flock when its process dies, so a
+    lock file left by a killed run is never stale: the next run takes it. (Linux flock works across NFS v4
+    clients too.)"""
+    if os.path.isfile(folder):
+        raise ValueError(f"{folder}: a file, not a folder")
+    created = not os.path.isdir(folder)
+    os.makedirs(folder, exist_ok=True)
+    path = os.path.join(folder, ".lock")
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            pid = os.read(fd, 32).decode().strip() or "?"
+            os.close(fd)
+            raise ValueError(f"{folder} is in use by another run (pid {pid}, {path}): {advice}") from None
+        # its last holder may have deleted the file between our open and our flock: lock the current one
+        if os.path.exists(path) and os.path.samestat(os.fstat(fd), os.stat(path)):
+            break
+        os.close(fd)
+    os.ftruncate(fd, 0)
+    os.write(fd, f"{os.getpid()}\n".encode())
+    return fd, created
+
+
+def _release_lock(folder: str, fd: int, created: bool):
+    with contextlib.suppress(FileNotFoundError):  # still held: a process that opened it meanwhile re-opens
+        os.remove(os.path.join(folder, ".lock"))
+    if created and not os.listdir(folder):  # a start-up error: leave no trace of the run
+        os.rmdir(folder)
+    os.close(fd)
+
+
+@contextlib.contextmanager
+def locked(out_dir: str, rt: Runtime):
+    """Hold a run folder for this run (rank 0 holds the lock): a second run on it gets a one-line error
+    instead of both writing into one folder (one's meta.json beside the other's weights, interleaved
+    logs)."""
+    held = on_rank0(lambda: _take_lock(out_dir, "wait for it to end, or pass another --out_dir"), rt)
+    try:
+        yield
+    finally:
+        if rt.rank == 0:
+            _release_lock(out_dir, *held)
+
+
+def script_name(cfg) -> str:
+    """The script a config belongs to: "sft" for sft.Config, also when sft.py runs as __main__."""
+    return os.path.splitext(os.path.basename(inspect.getfile(type(cfg))))[0]
+
 
 def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int):
     """Weights (adapters merged in) + config.json, the adapters alone with LoRA, each rank's optimizer state
@@ -148,7 +294,9 @@ def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int):
     torch.save(opt.state_dict(), os.path.join(stage, f"optim.{rank}.pt"))
     dist.barrier()
     if rank == 0:  # meta.json marks the staged checkpoint complete: from here on a crash is rolled forward
-        M.write_json(os.path.join(stage, "meta.json"), {"step": step, "config": dataclasses.asdict(cfg)})
+        meta = {"step": step, "script": script_name(cfg), "world_size": dist.get_world_size(),
+                "config": dataclasses.asdict(cfg)}
+        M.write_json(os.path.join(stage, "meta.json"), meta)
         commit_checkpoint(out_dir)
     dist.barrier()
 
@@ -164,16 +312,84 @@ def commit_checkpoint(out_dir: str):
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def resume_point(out_dir: str, rank: int) -> int:
-    """--resume: finish (or drop) a save a crash interrupted; -> the step of out_dir's checkpoint, 0 if
-    none."""
-    if rank == 0:
-        commit_checkpoint(out_dir)
-    dist.barrier()
-    meta = os.path.join(out_dir, "meta.json")
-    return json.load(open(meta))["step"] if os.path.isfile(meta) else 0
+def finish_checkpoint(ckpt_dir: str, rt: Runtime):
+    """For readers of a run folder (eval.py, sample.py, --init_from): a save cut short while its files were
+    moving in (.next/meta.json is there) would show new weights beside the old meta.json; finish the move
+    first, holding the folder's lock, so never under a live run."""
+    def finish():
+        if os.path.isfile(os.path.join(ckpt_dir, ".next", "meta.json")):
+            held = _take_lock(ckpt_dir, "it is moving a checkpoint in; try again when it is done")
+            commit_checkpoint(ckpt_dir)
+            _release_lock(ckpt_dir, *held)
+    on_rank0(finish, rt)
+
+
+# a resume continues the same run, so it may change only these (how long, how often, where it runs)
+RESUMABLE = ("resume", "out_dir", "max_steps", "max_minutes", "log_interval", "ckpt_interval",
+             "eval_interval", "n_eval", "device", "grad_ckpt")
+
+
+def resume_point(cfg, rt: Runtime) -> int:
+    """--resume: finish (or drop) a save a crash interrupted -> the step of out_dir's checkpoint, 0 if none.
+    The checkpoint must be this script's, at this world size (the optimizer state is per rank), with the
+    same settings but the RESUMABLE ones: the optimizer's saved state would silently keep its old betas and
+    weight decay, and any other change would make the run no longer one run."""
+    def point():
+        commit_checkpoint(cfg.out_dir)
+        path = os.path.join(cfg.out_dir, "meta.json")
+        if not os.path.isfile(path):
+            return 0
+        meta, script, new = M.read_json(path), script_name(cfg), dataclasses.asdict(cfg)
+        if meta.get("script") != script:
+            made_by = f"{meta['script']}.py" if "script" in meta else "another script (or an older version)"
+            raise ValueError(f"--resume: {cfg.out_dir} holds a checkpoint of {made_by}, not of {script}.py; "
+                             f"start a new run from it with --init_from={cfg.out_dir}")
+        if meta["world_size"] != rt.world_size:
+            sizes = f"saved at world size {meta['world_size']}, this run has {rt.world_size}"
+            raise ValueError(f"--resume: {cfg.out_dir} was {sizes} (the optimizer state is per rank): "
+                             "resume on as many ranks")
+        old = meta["config"]
+        differ = [k for k in new if k in old and old[k] != new[k]]
+        if bad := [f"--{k}={new[k]} (the run has {old[k]!r})" for k in differ if k not in RESUMABLE]:
+            free = ", ".join(k for k in RESUMABLE if k not in ("resume", "out_dir"))
+            raise ValueError(f"--resume: {', '.join(bad)}; a resume continues the run as it was (only {free} "
+                             f"may change): start a new run from it with --init_from={cfg.out_dir}")
+        changed = "".join(f"; {k} {old[k]} -> {new[k]}" for k in differ if k != "resume")
+        print(f"resuming {cfg.out_dir} at step {meta['step']}: the checkpoint's weights and optimizer state, "
+              f"every setting as it was{changed}", flush=True)
+        return meta["step"]
+    return on_rank0(point, rt)
+
+
+def kept_log(out_dir: str, step: int, rt: Runtime, names=("log.jsonl", "samples.jsonl")) -> list[dict]:
+    """The rows of out_dir's logs up to `step`, the checkpoint a run resumes from (a fresh run, step 0, keeps
+    none); the files are rewritten without the rest, so each step is logged once and the summary covers the
+    whole run. A line torn by a kill is dropped. -> log.jsonl's kept rows, on every rank."""
+    def keep():
+        kept = {}
+        for name in names:
+            path, rows = os.path.join(out_dir, name), []
+            for line in open(path) if os.path.isfile(path) else []:
+                with contextlib.suppress(json.JSONDecodeError):
+                    rows.append(json.loads(line))
+            kept[name] = [r for r in rows if 0 < step and r.get("step", 0) <= step]
+            if os.path.isfile(path):
+                text = "".join(json.dumps(r) + "\n" for r in kept[name])
+                M._atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(text))
+        return kept[names[0]]
+    return on_rank0(keep, rt)
 
 
 def load_optimizer(opt, ckpt_dir: str, rank: int):
     """This rank's optimizer state from save_checkpoint: resuming needs the same world size."""
     opt.load_state_dict(torch.load(os.path.join(ckpt_dir, f"optim.{rank}.pt"), weights_only=False))
+
+
+def fingerprint(ckpt_dir: str) -> dict:
+    """What a checkpoint folder holds now, cheaply: its meta.json step and each weights or config file's size
+    and modification time (a save replaces them; hashing an 8B model's 16 GB would take minutes)."""
+    read = ("config.json", "model.safetensors.index.json", "meta.json")  # besides the .safetensors files
+    names = sorted(f for f in os.listdir(ckpt_dir) if f.endswith(".safetensors") or f in read)
+    stats = {f: os.stat(os.path.join(ckpt_dir, f)) for f in names}
+    step = M.read_json(os.path.join(ckpt_dir, "meta.json"))["step"] if "meta.json" in names else None
+    return {"step": step, "files": {f: [s.st_size, s.st_mtime_ns] for f, s in stats.items()}}

@@ -22,9 +22,10 @@ import torch
 import torch.distributed as dist
 from tqdm import tqdm
 
+import common as C
 import model as M
 from common import parse_args, print0, run_main, setup
-from data import get_task, grader
+from data import TASKS, get_task, grader
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from sample import check_settings, sample
 
@@ -109,6 +110,13 @@ class Config:
     compile: bool = False
 
 
+RULES = dict(  # checked right after parsing, before any loading or writing (common.parse_args)
+    task=C.one_of(*TASKS), gen_lens=C.int_list(1, 1 << 20, empty_ok=True), block_len=C.at_least(0),
+    steps=C.at_least(0), cache=C.one_of("none", "prefix", "dual"), refresh=C.at_least(0), k=C.at_least(1),
+    temperature=C.at_least(0), batch_size=C.at_least(1), limit=C.at_least(0), out_dir=C.FOLDER,
+    device=C.DEVICE, dtype=C.one_of("", "float32", "bfloat16"))
+
+
 def read_records(path: str, rank: int) -> dict:
     """{(id, sample): record} of an earlier run; a line cut short by a crash is dropped (and redone)."""
     recs = {}
@@ -127,7 +135,7 @@ def append(path: str, recs):
 
 
 def main(argv=None):
-    cfg = parse_args(Config(), argv)
+    cfg = parse_args(Config(), argv, rules=RULES)
     task = get_task(cfg.task)
     if not os.path.isdir(cfg.ckpt):
         raise FileNotFoundError(f"--ckpt={cfg.ckpt!r}: no such checkpoint folder (--ckpt=DIR is required)")
@@ -143,14 +151,18 @@ def main(argv=None):
         check_settings(0, L, block_len, steps, L)
     out_dir = cfg.out_dir or os.path.join("out", "eval", cfg.task)
     rt = setup(cfg.device, cfg.seed)
+    C.finish_checkpoint(cfg.ckpt, rt)  # never new weights beside an old meta.json
     dtype = cfg.dtype or ("bfloat16" if rt.device.type == "cuda" else "float32")
-    settings = dict(ckpt=os.path.abspath(cfg.ckpt), task=cfg.task, block_len=block_len, steps=cfg.steps,
-                    temperature=cfg.temperature, seed=cfg.seed, cache=cfg.cache, refresh=cfg.refresh,
-                    dtype=dtype)
-    if os.path.exists(p := os.path.join(out_dir, "settings.json")) and json.load(open(p)) != settings:
-        # resuming into generations made otherwise would mix two protocols in one number
-        raise ValueError(f"{out_dir} holds generations made with other settings ({p}); "
-                         "pass another --out_dir")
+    # the checkpoint's state too: generations of the folder as it was before a retraining are stale
+    settings = dict(ckpt=os.path.abspath(cfg.ckpt), checkpoint_state=C.fingerprint(cfg.ckpt), task=cfg.task,
+                    block_len=block_len, steps=cfg.steps, temperature=cfg.temperature, seed=cfg.seed,
+                    cache=cfg.cache, refresh=cfg.refresh, dtype=dtype)
+    p = os.path.join(out_dir, "settings.json")
+    if os.path.exists(p) and (old := M.read_json(p)) != settings:
+        # resuming into generations made otherwise would mix two protocols, or two models, in one number
+        differ = ", ".join(k for k in settings if old.get(k) != settings[k])
+        raise ValueError(f"{out_dir} holds generations made with other settings or weights ({differ} "
+                         f"differ; {p}): pass another --out_dir")
 
     # no FSDP: every rank holds the whole model (8B fits one GPU), so ranks never forward in lockstep;
     # only the per-batch gather below is collective, and every rank runs the same number of batches

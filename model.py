@@ -257,6 +257,19 @@ def write_json(path: str, obj):
     _atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(json.dumps(obj, indent=2)))
 
 
+def read_json(path: str) -> dict:
+    """A JSON object from a file; a ValueError names the file (and line) when it is not one."""
+    try:
+        obj = json.loads(pathlib.Path(path).read_text(encoding="utf-8"))
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{e.lineno}: not valid JSON ({e.msg})") from None
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}: not UTF-8 text") from None
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a JSON object, got a {type(obj).__name__}")
+    return obj
+
+
 def full_state_dict(model) -> dict:
     """Plain CPU tensors of the whole model, sharded (FSDP2) or not (STYLE.md 3.5), LoRA merged in.
     Collective."""
@@ -288,12 +301,13 @@ def load_config(ckpt_dir: str) -> ModelConfig:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint {ckpt_dir!r}: no config.json "
                                 "(expected model.safetensors + config.json)")
-    with open(path) as f:
-        d = json.load(f)
+    d = read_json(path)
     if "d_model" in d:  # a Hugging Face LLaDA config.json; the tokenizer.json sits beside it
         return dataclasses.replace(config_from_hf(d), tokenizer=os.path.abspath(ckpt_dir))
-    if unknown := set(d) - {f.name for f in dataclasses.fields(ModelConfig)}:
-        raise ValueError(f"{path}: unknown fields {sorted(unknown)}")
+    names = {f.name for f in dataclasses.fields(ModelConfig)}
+    if set(d) != names:  # a missing field would silently take the tiny preset's value
+        wrong = dict(unknown=sorted(set(d) - names), missing=sorted(names - set(d)))
+        raise ValueError(f"{path}: " + "; ".join(f"{k} fields {v}" for k, v in wrong.items() if v))
     return ModelConfig(**d)
 
 
@@ -340,7 +354,14 @@ def check_keys(want: dict, have: dict, source: str):
 def _fill(model, paths: list, source: str, only: str = ""):
     """Copy safetensors files into the parameters of an unsharded model whose keys hold `only`, strictly."""
     from safetensors import safe_open
-    files = [safe_open(p, "pt") for p in paths]  # memory-mapped: headers only, until get_tensor
+    files = []
+    for p in paths:  # memory-mapped: headers only, until get_tensor
+        if not os.path.isfile(p):
+            raise FileNotFoundError(f"{p}: no such weights file")
+        try:
+            files.append(safe_open(p, "pt"))
+        except Exception as e:  # safetensors' own error type: a torn or truncated file, say which
+            raise ValueError(f"{p}: not a readable safetensors file ({e})") from None
     params = {k: v for k, v in model.state_dict().items() if only in k}  # detached views of the parameters
     check_keys({k: tuple(v.shape) for k, v in params.items()},
                {k: tuple(f.get_slice(k).get_shape()) for f in files for k in f.keys()}, source)
@@ -355,8 +376,7 @@ def load(ckpt_dir: str, device="cpu", dtype=torch.float32) -> Transformer:
     files, index = ["model.safetensors"], os.path.join(ckpt_dir, "model.safetensors.index.json")
     model = build(load_config(ckpt_dir), device, seed=None, dtype=dtype)
     if os.path.isfile(index):  # sharded (HF): the files its weight map names
-        with open(index) as f:
-            files = sorted(set(json.load(f)["weight_map"].values()))
+        files = sorted(set(read_json(index)["weight_map"].values()))
     _fill(model, [os.path.join(ckpt_dir, f) for f in files], ckpt_dir)
     return model
 
@@ -413,8 +433,7 @@ def save_lora(model, out_dir: str, rank: int = 0):
 
 def load_lora(model, ckpt_dir: str):
     """save_lora's adapters into an unsharded model (applied first if it has none), strictly."""
-    with open(os.path.join(ckpt_dir, "adapter_config.json")) as f:
-        c = json.load(f)
+    c = read_json(os.path.join(ckpt_dir, "adapter_config.json"))
     if getattr(model, "lora_config", c) != c:
         raise ValueError(f"{ckpt_dir}: adapters {c} differ from the model's {model.lora_config}")
     model = model if hasattr(model, "lora_config") else apply_lora(model, **c)

@@ -14,6 +14,9 @@ import torch.nn.functional as F
 
 
 def check_settings(prompt_len: int, gen_len: int, block_len: int, steps: int, max_seq_len: int):
+    """The sampler's schedule; scripts call it at start-up (prompt_len 0, max_seq_len gen_len) too."""
+    if min(gen_len, block_len, steps) < 1:  # -8 divides 24: a negative block_len would sample nothing
+        raise ValueError(f"gen_len={gen_len}, block_len={block_len}, steps={steps}: each must be >= 1")
     if gen_len % block_len:
         raise ValueError(f"gen_len={gen_len} is not divisible by block_len={block_len}")
     n_blocks = gen_len // block_len
@@ -200,12 +203,15 @@ def render(enc, canvas: list[int], pinned: list[bool], mask_id: int, eos_id: int
 
 def main(argv=None):
     from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
-    from common import parse_args, setup
+    import common as C
     from model import load
-    cfg = parse_args(Config(), argv)
-    if not cfg.ckpt:
-        raise SystemExit("--ckpt=DIR is required (a folder written by sft.py or train_igpo.py)")
-    rt = setup(cfg.device, cfg.seed)
+    rules = dict(ckpt=((lambda v, c: v != ""), "a checkpoint folder (required)"), temperature=C.at_least(0),
+                 remasking=C.one_of("low_confidence", "random"), cache=C.one_of("none", "prefix", "dual"),
+                 threshold=C.between(0, 1), device=C.DEVICE)
+    cfg = C.parse_args(Config(), argv, rules=rules)
+    check_settings(0, cfg.gen_len, cfg.block_len, cfg.steps, cfg.gen_len)
+    rt = C.setup(cfg.device, cfg.seed)
+    C.finish_checkpoint(cfg.ckpt, rt)
     model = load(cfg.ckpt, rt.device, torch.bfloat16 if rt.device.type == "cuda" else torch.float32).eval()
     enc = get_tokenizer(model.config.tokenizer)
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)

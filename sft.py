@@ -21,13 +21,14 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+import common as C
 import model as M
-from common import (Runtime, gathered, load_optimizer, parse_args, print0, resume_point, run_main,
-                    save_checkpoint, setup, shard)
-from data import get_task
+from common import (Runtime, gathered, kept_log, load_optimizer, locked, parse_args, print0, resume_point,
+                    run_main, save_checkpoint, setup, shard)
+from data import TASKS, get_task
 from data.rewrite import load_rewritten
 from data.tokenizer import EOS, MASK, chat, get_tokenizer, special_id
-from sample import left_pad
+from sample import check_settings, left_pad
 
 
 @dataclass
@@ -70,6 +71,13 @@ PRESETS = {
                      block_len=32, steps=128, warmup=50, grad_ckpt=True, max_minutes=0.0, dtype="bfloat16",
                      lora_r=128),
 }
+RULES = dict(  # checked right after parsing, before any work or writing (common.parse_args)
+    task=C.one_of(*TASKS), out_dir=C.FOLDER, max_steps=C.at_least(1), batch_size=C.at_least(1),
+    lr=C.at_least(0), min_lr_frac=C.between(0, 1), warmup=C.at_least(0), weight_decay=C.at_least(0),
+    grad_clip=C.at_least(0), eps=C.between(0, 1), max_minutes=C.at_least(0), n_eval=C.at_least(0),
+    log_interval=C.at_least(1), ckpt_interval=C.at_least(1), device=C.DEVICE,
+    dtype=C.one_of("float32", "bfloat16"), lora_r=C.at_least(0), lora_alpha=C.at_least(0),
+    lora_targets=C.LORA_TARGETS)
 
 
 def encode_examples(task, examples, enc, gen_len: int):
@@ -120,13 +128,22 @@ def get_batch(data, step: int, cfg: Config, rt: Runtime, pad_id: int):
 
 
 def main(argv=None):
-    cfg = parse_args(Config(), argv, PRESETS)
+    cfg = parse_args(Config(), argv, PRESETS, RULES)
+    check_settings(0, cfg.gen_len, cfg.block_len, cfg.steps, cfg.gen_len)  # the final evaluation's sampler
     rt = setup(cfg.device, cfg.seed)
     if cfg.batch_size % rt.world_size:
         raise ValueError(f"--batch_size={cfg.batch_size} must divide by the world size ({rt.world_size})")
+    with locked(cfg.out_dir, rt):  # one run per folder
+        return train_loop(cfg, rt)
+
+
+def train_loop(cfg: Config, rt: Runtime) -> dict:
+    """The run, inside its folder's lock: resume point, model, data, steps, summary."""
     ckpt_dir = cfg.out_dir  # the run folder is the checkpoint: model.safetensors, config.json, meta.json
-    step = resume_point(ckpt_dir, rt.rank) if cfg.resume else 0
+    step = resume_point(cfg, rt) if cfg.resume else 0
     resume = step > 0
+    if cfg.init_from:
+        C.finish_checkpoint(cfg.init_from, rt)
     dtype = getattr(torch, cfg.dtype)
     if resume and not cfg.lora_r:
         model = M.load(ckpt_dir, rt.device, dtype)
@@ -147,7 +164,12 @@ def main(argv=None):
     rows = load_rewritten(cfg.data) if cfg.data else task.load("train")
     data = encode_examples(task, rows, enc, cfg.gen_len)
     if not data:
-        raise ValueError(f"no training example fits gen_len={cfg.gen_len} (of {len(rows)})")
+        source = cfg.data or f"task {cfg.task}"
+        raise ValueError(f"no training example of {source} fits gen_len={cfg.gen_len} (of {len(rows)})")
+    test = task.load("test")[: cfg.n_eval] if cfg.n_eval > 0 else []
+    # every prompt, trained on or evaluated, fits the model with its gen_len tokens: checked before any step
+    longest = max(len(p) for p in [r[0] for r in data] + [chat(enc, task.prompt(ex, "eval")) for ex in test])
+    check_settings(longest, cfg.gen_len, cfg.block_len, cfg.steps, model.config.max_seq_len)
     print0(f"config: {json.dumps(dataclasses.asdict(cfg))}")
     n_params = sum(p.numel() for p in model.parameters())
     print0(f"world {rt.world_size} | device {rt.device} | params {n_params:,} | "
@@ -156,12 +178,11 @@ def main(argv=None):
                             weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
     if resume:  # optimizer state is per rank: resuming needs the same world size
         load_optimizer(opt, ckpt_dir, rt.rank)
-        print0(f"resumed from {ckpt_dir} at step {step}")
     if rt.rank == 0:
-        os.makedirs(cfg.out_dir, exist_ok=True)
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
+    history = kept_log(cfg.out_dir, step, rt)  # the log rows up to the checkpoint's step, when resuming
 
-    t0, losses, rec = time.time(), [], {"loss": None}
+    t0, losses = time.time(), []
     model.train()
     while step < cfg.max_steps:
         prompt, pad_mask, response, t, u = get_batch(data, step, cfg, rt, eos_id)
@@ -183,34 +204,37 @@ def main(argv=None):
         # every rank stops at the same step (FSDP needs it)
         dist.all_reduce(out_of_time, op=dist.ReduceOp.MAX)
         out_of_time = bool(out_of_time.item())
-        if step % cfg.log_interval == 0 or step == cfg.max_steps or out_of_time:
+        save = step % cfg.ckpt_interval == 0 or step == cfg.max_steps or out_of_time
+        # a checkpoint step is logged too: a resumed run then averages the same steps into each row
+        if step % cfg.log_interval == 0 or save:
             avg = torch.stack(losses).mean()
             dist.all_reduce(avg, op=dist.ReduceOp.AVG)
             rec = {"step": step, "loss": round(avg.item(), 4), "lr": lr_at(step - 1, cfg),
                    "grad_norm": round(gnorm, 3), "seconds": round(time.time() - t0, 1)}
             losses = []
+            history.append(rec)
             print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
             if rt.rank == 0:
                 with open(os.path.join(cfg.out_dir, "log.jsonl"), "a") as f:
                     f.write(json.dumps(rec) + "\n")
-        if step % cfg.ckpt_interval == 0 or step == cfg.max_steps or out_of_time:
+        if save:
             save_checkpoint(model, opt, ckpt_dir, step, cfg, rt.rank)
         if out_of_time:
             break
 
-    summary = {"steps": step, "final_loss": rec["loss"], "train_seconds": round(time.time() - t0, 1)}
+    final_loss = history[-1]["loss"] if history else None  # of the whole run, when resumed too
+    summary = {"steps": step, "final_loss": final_loss, "train_seconds": round(time.time() - t0, 1)}
     if cfg.n_eval > 0:
-        summary.update(final_eval(model, rt, task, enc, cfg))
+        summary.update(final_eval(model, rt, task, test, enc, cfg))
     if rt.rank == 0:
         M.write_json(os.path.join(cfg.out_dir, "summary.json"), summary)
     return summary
 
 
-def final_eval(model, rt, task, enc, cfg: Config) -> dict:
+def final_eval(model, rt, task, test, enc, cfg: Config) -> dict:
     """Held-out accuracy by difficulty, with the same sampler and reward as RL and eval.py."""
     from eval import evaluate, probe_accuracy
     model.eval()
-    test = task.load("test")[: cfg.n_eval]
     with gathered(model):  # ranks hold different numbers of test problems: uneven forwards
         res = evaluate(model, rt, task, test, enc, cfg.gen_len, cfg.block_len, cfg.steps)
         summary = {"accuracy": res["accuracy"], "accuracy_by_level": res["by_level"]}

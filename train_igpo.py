@@ -24,13 +24,14 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 
+import common as C
 import model as M
-from common import (gathered, load_optimizer, parse_args, print0, resume_point, run_main, save_checkpoint,
-                    setup, shard)
-from data import get_task
+from common import (Runtime, gathered, kept_log, load_optimizer, locked, parse_args, print0, resume_point,
+                    run_main, save_checkpoint, setup, shard)
+from data import TASKS, arith, get_task
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from eval import evaluate, generate
-from sample import left_pad
+from sample import check_settings, left_pad
 
 
 @dataclass
@@ -100,6 +101,19 @@ PRESETS = {
                      eval_interval=100, n_eval=500,
                      ckpt_interval=96, grad_ckpt=True, seed=3, dtype="bfloat16", lora_r=128, lora_alpha=64.0),
 }
+RULES = dict(  # checked right after parsing, before any work or writing (common.parse_args)
+    task=C.one_of(*TASKS), eval_task=C.one_of("", *TASKS), out_dir=C.FOLDER, max_steps=C.at_least(1),
+    prompts_per_step=C.at_least(1), mu=C.at_least(1), lr=C.at_least(0), warmup=C.at_least(0),
+    group_size=C.at_least(2),  # advantages are rewards minus the group mean: one rollout alone has none
+    weight_decay=C.at_least(0), grad_clip=C.at_least(0), beta=C.at_least(0), eps_low=C.between(0, 1),
+    eps_high=C.at_least(0), ratio=C.one_of("sequence", "token"), p_mask_prompt=C.between(0, 1),
+    temperature=C.at_least(0), remasking=C.one_of("low_confidence", "random"),
+    rollout_cache=C.one_of("none", "prefix", "dual"), rollout_refresh=C.at_least(0), eta_low=C.between(0, 1),
+    eta_high=((lambda v, c: c.eta_low <= v <= 1), "in [--eta_low, 1]"), chunk_min=C.at_least(1),
+    chunk_max=((lambda v, c: v >= c.chunk_min), ">= --chunk_min"), replace_frac=C.between(0, 1),
+    entropy_keep=C.between(0, 1), levels=C.int_list(1, arith.MAX_LEVEL), eval_interval=C.at_least(1),
+    n_eval=C.at_least(0), ckpt_interval=C.at_least(0), device=C.DEVICE, dtype=C.one_of("float32", "bfloat16"),
+    lora_r=C.at_least(0), lora_alpha=C.at_least(0), lora_dropout=C.between(0, 1), lora_targets=C.LORA_TARGETS)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -213,9 +227,10 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
     (n, G), hint_mask (n*G, L), decoded texts (hints marked), and IGPO's counters."""
     G, L, mask_id = cfg.group_size, cfg.gen_len, special_id(enc, MASK)
     rows = [p for p in prompts for _ in range(G)]  # groups are contiguous rows
-    cache = dict(cache=cfg.rollout_cache, refresh=cfg.rollout_refresh)  # sample()'s approximate KV cache
+    # sample()'s remasking rule and approximate KV cache
+    kw = dict(remasking=cfg.remasking, cache=cfg.rollout_cache, refresh=cfg.rollout_refresh)
     sampled = generate(model, rt, enc, rows, L, cfg.block_len, cfg.steps, cfg.temperature, seed=seed,
-                       desc="rollouts", **cache)
+                       desc="rollouts", **kw)
     comps = torch.tensor(sampled, device=rt.device)  # (n*G, L)
     texts = [decode(enc, c) for c in comps.tolist()]
     correct = torch.tensor([task.correct(t, exs[i // G]) for i, t in enumerate(texts)]).view(-1, G)
@@ -236,7 +251,7 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
         hint_fracs = (pins != mask_id).float().mean(1).tolist()
         inp_rows = [prompts[g] for g in groups for _ in range(G)]
         inp = generate(model, rt, enc, inp_rows, L, cfg.block_len, cfg.steps, cfg.temperature, pinned=pins,
-                       seed=seed + 7, desc="inpaint", **cache)
+                       seed=seed + 7, desc="inpaint", **kw)
         inp_texts = [decode(enc, c) for c in inp]  # decoded once: scored here, rewarded below
         for k, g in enumerate(groups):
             ok = [j for j in range(G) if task.correct(inp_texts[k * G + j], exs[g])]
@@ -296,17 +311,24 @@ def mark_hints(enc, comp: list[int], hint: list[bool]) -> str:
 
 # ----------------------------------------------------------------------------------------------------
 def main(argv=None):
-    cfg = parse_args(Config(), argv, PRESETS)
+    cfg = parse_args(Config(), argv, PRESETS, RULES)
+    check_settings(0, cfg.gen_len, cfg.block_len, cfg.steps, cfg.gen_len)  # the sampler's schedule
     rt = setup(cfg.device, cfg.seed)
     # derived settings, checked once
     if cfg.prompts_per_step % rt.world_size:
         raise ValueError(f"--prompts_per_step={cfg.prompts_per_step} must divide by the world size "
                          f"({rt.world_size})")
-    if cfg.ratio not in ("sequence", "token"):
-        raise ValueError(f"--ratio={cfg.ratio}: expected sequence or token")
+    with locked(cfg.out_dir, rt):  # one run per folder
+        return train_loop(cfg, rt)
+
+
+def train_loop(cfg: Config, rt: Runtime) -> dict:
+    """The run, inside its folder's lock: resume point, model, data, steps, summary."""
     n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
-    start = resume_point(cfg.out_dir, rt.rank) if cfg.resume else 0
+    start = resume_point(cfg, rt) if cfg.resume else 0
     resume = start > 0
+    if cfg.init_from:
+        C.finish_checkpoint(cfg.init_from, rt)
 
     dtype = getattr(torch, cfg.dtype)
 
@@ -330,6 +352,13 @@ def main(argv=None):
     kw = dict(levels=tuple(int(v) for v in cfg.levels.split(","))) if cfg.task == "toy" else {}
     eval_task = get_task(cfg.eval_task or cfg.task)
     train, test = task.load("train", **kw), eval_task.load("test")[: cfg.n_eval]
+    if len(train) < cfg.prompts_per_step:  # each round draws distinct prompts
+        raise ValueError(f"--prompts_per_step={cfg.prompts_per_step}: task {cfg.task} has {len(train)} "
+                         "training prompts")
+    # every prompt fits the model with its gen_len tokens: checked before the first rollout
+    lengths = [len(chat(enc, task.prompt(ex, "train"))) for ex in train]
+    longest = max(lengths + [len(chat(enc, eval_task.prompt(ex, "eval"))) for ex in test])
+    check_settings(longest, L, cfg.block_len, cfg.steps, model.config.max_seq_len)
     opt = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=cfg.lr, betas=(0.9, 0.99),
                             weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
     if resume:  # optimizer state is per rank: resuming needs the same world size
@@ -340,10 +369,12 @@ def main(argv=None):
     print0(f"world {rt.world_size} | device {rt.device} | params {n_params:,} | "
            f"{len(train)} train prompts | torch {torch.__version__}" + resumed)
     if rt.rank == 0:
-        os.makedirs(cfg.out_dir, exist_ok=True)
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
+    history = kept_log(cfg.out_dir, start, rt)  # the log rows up to the checkpoint's step, when resuming
 
     def log(name, rec):
+        if name == "log.jsonl":  # as the file will read back: the summary covers a resumed run's whole log
+            history.append(json.loads(json.dumps(rec)))
         if rt.rank == 0:
             with open(os.path.join(cfg.out_dir, name), "a") as f:
                 f.write(json.dumps(rec) + "\n")
@@ -356,8 +387,9 @@ def main(argv=None):
         log("log.jsonl", {"step": step, "eval_accuracy": res["accuracy"], "eval_by_level": res["by_level"]})
         return res
 
-    first_eval = run_eval(start)
-    t_start, history = time.time(), []
+    if not resume:  # a resumed run has its evaluations before the checkpoint in its log
+        run_eval(start)
+    t_start = time.time()
     for step in range(start, cfg.max_steps):
         t0 = time.time()
         # ---- prompts for this rank: a function of (seed, step) only, so --resume continues exactly
@@ -414,12 +446,11 @@ def main(argv=None):
                "tok_per_s": sums[8].item() / t_gen,
                "mem_gb": torch.cuda.max_memory_allocated() / 1e9 if rt.device.type == "cuda" else 0.0}
         rec = {k: float(f"{v:.4g}") if isinstance(v, float) else v for k, v in rec.items()}
-        history.append(rec)
         print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
         log("log.jsonl", rec)
         done = step + 1 == cfg.max_steps
         if (step + 1) % cfg.eval_interval == 0 or done:
-            res = run_eval(step + 1)
+            run_eval(step + 1)
             shown = [i for i in range(len(texts)) if hint_mask[i].any()][:2] + [0, 1]  # inpainted ones first
             for i in dict.fromkeys(shown):  # a few rollouts of this round, hints marked [[...]]
                 row = {"step": step + 1, "prompt": task.prompt(exs[i // G]), "rollout": texts[i],
@@ -428,13 +459,14 @@ def main(argv=None):
         if cfg.ckpt_interval and ((step + 1) % cfg.ckpt_interval == 0 or done):
             # eval.py loads the merged weights
             save_checkpoint(model, opt, cfg.out_dir, step + 1, cfg, rt.rank)
-    final = res if cfg.max_steps > start else first_eval
-    rounds = max(1, len(history))
-    summary = {"steps": cfg.max_steps, "start_accuracy": first_eval["accuracy"],
-               "final_accuracy": final["accuracy"], "final_by_level": final["by_level"],
+    # from the log, so that a resumed run sums up all of it, not the rounds since the resume
+    evals, rounds = [r for r in history if "eval_accuracy" in r], [r for r in history if "reward" in r]
+    first, final, n = (evals or [{}])[0], (evals or [{}])[-1], max(1, len(rounds))
+    summary = {"steps": cfg.max_steps, "start_accuracy": first.get("eval_accuracy"),
+               "final_accuracy": final.get("eval_accuracy"), "final_by_level": final.get("eval_by_level"),
                "wall_seconds": round(time.time() - t_start, 1),
-               "mean_all_wrong": sum(r["all_wrong"] for r in history) / rounds,
-               "mean_all_wrong_after": sum(r["all_wrong_after"] for r in history) / rounds}
+               "mean_all_wrong": sum(r["all_wrong"] for r in rounds) / n,
+               "mean_all_wrong_after": sum(r["all_wrong_after"] for r in rounds) / n}
     print0(f"summary: {json.dumps(summary)}")
     if rt.rank == 0:
         M.write_json(os.path.join(cfg.out_dir, "summary.json"), summary)

@@ -79,26 +79,53 @@ def download(name: str, folder: Path) -> Path:
 
 def records(files: dict, split: str, path=None) -> list[tuple[str, dict]]:
     """[(where, row)] for a split's file, where = "file:line" (JSON Lines) or "file:record N" (a JSON
-    array), for error messages. `files` maps split -> file name."""
+    array), for error messages. `files` maps split -> file name. An empty file is an error."""
     if split not in files:
         raise ValueError(f"unknown split {split!r}; this task has: {', '.join(files)}")
     p = locate(files[split], path)
-    text = p.read_text(encoding="utf-8")
-    if p.suffix == ".json":  # one JSON array (amc_test.json)
+    if p.suffix != ".json":
+        rows = read_jsonl(p)
+    else:  # one JSON array (amc_test.json)
         try:
-            array = json.loads(text)
+            array = json.loads(p.read_bytes().decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ValueError(f"{p}: not UTF-8 text") from None
         except json.JSONDecodeError as e:
             raise ValueError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
         if not isinstance(array, list):
             raise ValueError(f"{p}: expected a JSON array of problems")
-        return [(f"{p}:record {i}", row) for i, row in enumerate(array)]
+        rows = [(f"{p}:record {i}", row) for i, row in enumerate(array)]
+    if not rows:
+        raise ValueError(f"{p}: no problems in it")
+    return rows
+
+
+def need_file(path):
+    """path, or a FileNotFoundError saying what is there instead of a file."""
+    if not os.path.isfile(path):
+        instead = "a folder, not a file" if os.path.isdir(path) else "no such file"
+        raise FileNotFoundError(f"{path}: {instead}")
+    return path
+
+
+def read_jsonl(path, data: bytes | None = None) -> list[tuple[str, dict]]:
+    """[(where, row)] of a JSON Lines file (or of its bytes, `data`), where = "file:line"; blank lines are
+    skipped. A missing file, or a line that is not UTF-8 or not a JSON object, is an error naming it."""
+    if data is None:
+        data = Path(need_file(path)).read_bytes()
     rows = []
-    for i, line in enumerate(text.splitlines(), 1):
-        if line.strip():
-            try:
-                rows.append((f"{p}:{i}", json.loads(line)))
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{p}:{i}: not valid JSON ({e.msg})") from None
+    for i, line in enumerate(data.split(b"\n"), 1):  # not str.splitlines: JSON strings may hold U+2028
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            raise ValueError(f"{path}:{i}: not UTF-8 text") from None
+        except json.JSONDecodeError as e:
+            raise ValueError(f"{path}:{i}: not valid JSON ({e.msg})") from None
+        if not isinstance(row, dict):
+            raise ValueError(f"{path}:{i}: expected a JSON object, got a {type(row).__name__}")
+        rows.append((f"{path}:{i}", row))
     return rows
 
 

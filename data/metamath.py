@@ -67,8 +67,9 @@ def find_file(path=None) -> Path:
                 f.write(chunk)
     except OSError as e:  # offline, refused, timed out: say what to fetch and where to put it
         os.remove(tmp)
-        raise FileNotFoundError(f"{FILENAME} not found and the download failed ({e}); fetch {URL} "
-                                f"and save it as {folder / FILENAME}, or pass its path") from e
+        where = f"{folder / FILENAME} (or in the folder $NANO_IGPO_DATA names)"
+        raise FileNotFoundError(f"{FILENAME} not found and the download failed ({e}); fetch {URL} and "
+                                f"save it as {where}") from e
     os.replace(tmp, folder / FILENAME)  # temp file then rename: never a half-written file under the real name
     return folder / FILENAME
 

@@ -31,7 +31,7 @@ import urllib.request
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor, as_completed
 
-from data import get_task, grader
+from data import files, get_task, grader
 from data.tokenizer import get_tokenizer
 
 INSTRUCTION = "\n".join([  # one line each
@@ -62,21 +62,14 @@ def pick(rec: dict, keys: tuple) -> str | None:
 
 def read_inputs(path: str) -> list[dict]:
     rows = []
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError as e:
-                raise ValueError(f"{path}:{n}: not valid JSON: {e}") from e
-            question, trace = pick(rec, QUESTION_KEYS), pick(rec, TRACE_KEYS)
-            answer = pick(rec, ("answer",)) or (trace and grader.extract_answer(trace))
-            if not (question and trace and answer):
-                raise ValueError(f"{path}:{n}: needs a question {QUESTION_KEYS}, a trace {TRACE_KEYS} "
-                                 "and an answer")
-            rid = next((str(rec[k]) for k in ("id", "uuid") if k in rec), str(n))  # else the line number
-            rows.append({"id": rid, "problem": question, "trace": trace, "answer": answer})
+    for where, rec in files.read_jsonl(path):  # where = "path:line"
+        question, trace = pick(rec, QUESTION_KEYS), pick(rec, TRACE_KEYS)
+        answer = pick(rec, ("answer",)) or (trace and grader.extract_answer(trace))
+        if not (question and trace and answer):
+            raise ValueError(f"{where}: needs a question {QUESTION_KEYS}, a trace {TRACE_KEYS} and an answer")
+        line = where.rsplit(":", 1)[1]
+        rid = next((str(rec[k]) for k in ("id", "uuid") if k in rec), line)  # else the line number
+        rows.append({"id": rid, "problem": question, "trace": trace, "answer": answer})
     return rows
 
 
@@ -87,9 +80,10 @@ def task_inputs(name: str, split: str) -> list[dict]:
              "answer": r["answer"]} for i, r in enumerate(rows) if r["trace"]]
 
 
-def read_output(path: str, repair: bool = False) -> list[dict]:
-    """The finished rows of an output file. A last line without its newline was torn by a kill mid-write: it
-    is not a finished row, and with repair=True (the writer only) it is cut off so appending starts clean."""
+def read_output(path: str, repair: bool = False) -> list[tuple[str, dict]]:
+    """The finished rows of an output file, as (where, row), where = "path:line". A last line without its
+    newline was torn by a kill mid-write: it is not a finished row, and with repair=True (the writer only)
+    it is cut off so appending starts clean."""
     if not os.path.exists(path):
         return []
     with open(path, "rb+" if repair else "rb") as f:
@@ -98,7 +92,7 @@ def read_output(path: str, repair: bool = False) -> list[dict]:
             data = data[:data.rfind(b"\n") + 1]
             if repair:
                 f.truncate(len(data))
-    return [json.loads(line) for line in data.decode("utf-8").splitlines() if line.strip()]
+    return files.read_jsonl(path, data)
 
 
 def chat(args, content: str) -> str:
@@ -116,14 +110,20 @@ def chat(args, content: str) -> str:
     return re.sub(r"^\s*<think>.*?</think>", "", text, flags=re.DOTALL).strip()  # reasoning models' preamble
 
 
+def redact(text: str, key: str | None) -> str:
+    """Error text with the API key cut out: a server may echo the request's Authorization header."""
+    return text.replace(key, "<API key>") if key else text
+
+
 def chat_with_retries(args, content: str) -> tuple[str, int]:
     """(reply text, attempts it took), or a RuntimeError once --retries attempts failed."""
     for attempt in range(args.retries):
         try:
             return chat(args, content), attempt + 1
         except urllib.error.HTTPError as e:
-            if e.code < 500 and e.code not in RETRY_CODES:
-                raise RuntimeError(f"HTTP {e.code}: {e.read()[:200]!r}") from e
+            if e.code < 500 and e.code not in RETRY_CODES:  # the body, redacted before it is cut short
+                body = redact(e.read().decode("utf-8", "replace"), args.key)
+                raise RuntimeError(f"HTTP {e.code}: {body[:200]!r}") from e
             err = e
         except (OSError, http.client.HTTPException, ValueError, KeyError, IndexError, TypeError) as e:
             err = e  # connection refused/reset, timeout, torn or malformed JSON
@@ -141,7 +141,7 @@ def process(row: dict, args, enc) -> dict:
         content = f"{INSTRUCTION}\n\nProblem:\n{row['problem']}\n\nSolution:\n{row['trace']}"
         text, out["attempts"] = chat_with_retries(args, content)
     except Exception as e:
-        return out | {"status": "failed", "error": str(e)}
+        return out | {"status": "failed", "error": redact(str(e), args.key)}
     out.update(trace=text, new_len=n_tokens(text))
     if not grader.is_equiv(grader.extract_answer(text), row["answer"]):
         return out | {"status": "rejected"}
@@ -161,34 +161,47 @@ def histogram(before: list[int], after: list[int], n_bins: int = 10, width: int 
     return "\n".join(lines)
 
 
+class Help(argparse.RawTextHelpFormatter, argparse.ArgumentDefaultsHelpFormatter):
+    """--help keeps the docstring's line breaks and shows every flag's default."""
+
+
 def main(argv=None) -> Counter:
     summary = __doc__.split("\n\n")[0]  # the docstring's first paragraph
-    p = argparse.ArgumentParser(description=summary, formatter_class=argparse.RawTextHelpFormatter)
+    p = argparse.ArgumentParser(description=summary, formatter_class=Help)
     p.add_argument("--in", dest="inp", help="input JSONL (OpenR1-Math style); or use --task")
     p.add_argument("--task", help="take the inputs from a task of data/ instead, e.g. gsm8k")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default="train", help="the task's split, with --task")
     p.add_argument("--out", required=True, help="output JSONL, appended to; rerun to resume")
     p.add_argument("--url", required=True, help="OpenAI-compatible base URL, e.g. http://localhost:8000/v1")
-    p.add_argument("--model", required=True)
-    p.add_argument("--key", default=os.environ.get("OPENAI_API_KEY"),
-                   help="API key (default: $OPENAI_API_KEY)")
+    p.add_argument("--model", required=True, help="the model name the endpoint serves")
+    # not default=$OPENAI_API_KEY: --help prints the defaults
+    p.add_argument("--key", help="API key; else $OPENAI_API_KEY")
     p.add_argument("--workers", type=int, default=8, help="concurrent requests")
     p.add_argument("--max_tokens_len", type=int, default=1024,
                    help="longer rewritten traces are filtered out")
     p.add_argument("--tokenizer", default="byte",
                    help="'byte' or a tokenizer folder; the SFT model's for real runs")
-    p.add_argument("--temperature", type=float, default=0.0)
+    p.add_argument("--temperature", type=float, default=0.0, help="sampling temperature of the rewrites")
     p.add_argument("--timeout", type=float, default=600.0, help="seconds per request")
     p.add_argument("--retries", type=int, default=5, help="attempts per input")
     p.add_argument("--backoff", type=float, default=2.0,
                    help="seconds before the 2nd attempt, doubling after")
     p.add_argument("--limit", type=int, default=0, help="rewrite at most this many new inputs (0: all)")
     args = p.parse_args(argv)
+    args.key = args.key or os.environ.get("OPENAI_API_KEY")
+    # every setting checked before any request or writing: the least each may be
+    least = dict(workers=1, retries=1, max_tokens_len=1, limit=0, temperature=0.0, backoff=0.0)
+    for name, lo in least.items():
+        if getattr(args, name) < lo:
+            raise ValueError(f"--{name}={getattr(args, name)}: expected >= {lo}")
+    if args.timeout <= 0:
+        raise ValueError(f"--timeout={args.timeout}: expected > 0")
     if (args.inp is None) == (args.task is None):
-        p.error("give exactly one of --in and --task")
+        raise ValueError("give exactly one of --in and --task")
+    enc = get_tokenizer(args.tokenizer)
 
     rows = read_inputs(args.inp) if args.inp else task_inputs(args.task, args.split)
-    done = {r["id"] for r in read_output(args.out, repair=True)}
+    done = {r["id"] for _, r in read_output(args.out, repair=True)}
     seen, todo = set(done), []
     for row in rows:  # skip finished ids, and repeated ids in the input (the first one counts)
         if row["id"] not in seen:
@@ -196,7 +209,6 @@ def main(argv=None) -> Counter:
             todo.append(row)
     todo = todo[:args.limit] if args.limit > 0 else todo
     print(f"{len(rows)} inputs, {len(done)} already in {args.out}, {len(todo)} to rewrite")
-    enc = get_tokenizer(args.tokenizer)
     counts, retried = Counter(), 0
     pool = ThreadPoolExecutor(args.workers)
     try:
@@ -216,7 +228,7 @@ def main(argv=None) -> Counter:
     finally:
         pool.shutdown(wait=False, cancel_futures=True)
 
-    rows_out = read_output(args.out)
+    rows_out = [r for _, r in read_output(args.out)]
     total = Counter(r["status"] for r in rows_out)
     print(f"this run: done {counts['ok']}, rejected for answer {counts['rejected']}, "
           f"too long {counts['too_long']}, failed {counts['failed']} (not written; rerun to retry); "
@@ -229,9 +241,14 @@ def main(argv=None) -> Counter:
 
 def load_rewritten(path: str) -> list[dict]:
     """The kept ("ok") rows of a rewrite output, in the task shape, ready for SFT."""
-    return [{"question": r["problem"], "trace": r["trace"], "answer": r["answer"]}
-            for r in read_output(path) if r["status"] == "ok"]
+    files.need_file(path)  # else read_output takes it for a run not yet started: no rows
+    rows = [(where, r) for where, r in read_output(path) if files.need(r, "status", where) == "ok"]
+    return [{"question": files.need(r, "problem", where), "trace": files.need(r, "trace", where),
+             "answer": files.need(r, "answer", where)} for where, r in rows]
 
 
 if __name__ == "__main__":
-    main()
+    try:
+        main()
+    except (ValueError, OSError) as e:  # bad input or an unreadable file: one line, as run_main gives
+        sys.exit(f"error: {e}")

@@ -67,6 +67,7 @@ def test_only_the_train_split_exists(tmp_path):
 
 @pytest.mark.parametrize("content, message", [
     ("[{\"query\": ", "not valid JSON"),
+    ("[]", "no problems in it"),  # not "Sample larger than population" at the first RL step
     (json.dumps({"query": "q"}), "JSON array"),
     (json.dumps(RECORDS[:2] + ["oops"]), "record 2"),  # not an object
     (json.dumps(RECORDS[:3] + [{"query": "q", "type": "GSM_AnsAug"}]), "record 3: field 'response'"),
@@ -90,5 +91,5 @@ def test_lookup_via_env_then_a_clear_offline_error(tmp_path, monkeypatch):
     monkeypatch.setattr(metamath, "URL", "http://127.0.0.1:9/MetaMathQA-395K.json")  # nothing listens there
     with pytest.raises(FileNotFoundError, match="download failed.*127.0.0.1:9") as err:
         metamath.load()
-    assert str(tmp_path / metamath.FILENAME) in str(err.value)
+    assert str(tmp_path / metamath.FILENAME) in str(err.value) and "$NANO_IGPO_DATA" in str(err.value)
     assert list(tmp_path.iterdir()) == []  # no half-written file left behind

@@ -78,9 +78,9 @@ def test_parse_args_overrides_coerces_and_rejects_unknown_flags():
     presets = {"a": {}, "b": {"steps": 7, "lr": 2.0}}
     c = parse_args(C(), ["--lr=0.5", "--inpaint=False", "--preset=b"], presets)
     assert (c.lr, c.inpaint, c.steps, c.preset) == (0.5, False, 7, "b")  # preset first, then overrides
-    with pytest.raises(SystemExit, match="--lr, --inpaint"):
+    with pytest.raises(ValueError, match="--lr, --inpaint"):
         parse_args(C(), ["--nope=1"])
-    with pytest.raises(SystemExit, match="expected a int"):
+    with pytest.raises(ValueError, match="expected a int"):
         parse_args(C(), ["--steps=x"])
 
 

@@ -35,11 +35,18 @@ class Handler(BaseHTTPRequestHandler):
             self.server.auth.add(self.headers.get("Authorization"))
             first = self.server.attempts[case] == 1
         answer = int(re.findall(r"-?\d+", content)[-1])
-        text = {"wrong": f"Short.\n\\boxed{{{answer + 1}}}", "long": "x" * 500 + f"\\boxed{{{answer}}}"}.get(
-            case, f"Short.\n\\boxed{{{answer}}}")
+        texts = {"wrong": f"Short.\n\\boxed{{{answer + 1}}}", "long": "x" * 500 + f"\\boxed{{{answer}}}",
+                 "huge": "\\boxed 1 " * 50000 + f"\\boxed{{{answer}}}"}  # 50,000 boxes: graded in linear time
+        text = texts.get(case, f"Short.\n\\boxed{{{answer}}}")
         reply = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
         if case == "dead" and not self.server.healed or case == "err500" and first:
             return self.send_error(500 if case == "err500" else 503)
+        if case == "echo":  # a 401 whose body echoes the request's headers, the API key across byte 200
+            body = ("x" * 170 + f"Authorization: {self.headers.get('Authorization')}").encode()
+            self.send_response(401)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            return self.wfile.write(body)
         if case == "slow" and first or case == "delay":
             time.sleep(1.0 if case == "slow" else 0.1)
         if case == "badjson" and first:
@@ -139,6 +146,16 @@ def test_resume_after_the_process_is_killed_midway(server, tmp_path):
     assert 3 <= before < 16
     rewrite.main(cli(server, inp, out, "--workers=8"))
     assert sorted(ids(out), key=int) == [str(i) for i in range(1, 17)]  # all present, none twice
+
+
+def test_the_api_key_never_reaches_stderr_and_long_replies_are_graded(server, tmp_path, capsys):
+    inp, out = write_inputs(tmp_path / "in.jsonl", ["echo", "huge"]), tmp_path / "out.jsonl"
+    key = "sk-" + "s3cret" * 4
+    assert rewrite.main(cli(server, inp, out, f"--key={key}")) == Counter(failed=1, too_long=1)
+    err = capsys.readouterr().err
+    assert "HTTP 401" in err and "Authorization: Bearer <API" in err
+    assert key not in err and "sk-s3c" not in err  # not even the part before byte 200
+    assert json.loads(out.read_text())["new_len"] > 400000  # the long reply, its boxed answer checked
 
 
 def test_input_aliases_openr1_generations_and_tasks(tmp_path):

@@ -1,0 +1,186 @@
+"""Run folders tell the truth after a crash: a killed and resumed run logs and sums up exactly as an
+uninterrupted one; one run per folder; a resume continues the same run or is refused; readers never see a
+half-moved checkpoint; eval.py never reuses generations of a retrained checkpoint.
+Run: python -m pytest -q tests/test_resume.py"""
+import contextlib
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+from safetensors.torch import load_file
+
+import eval as E
+import model as M
+import sft
+import train_igpo as T
+from common import Runtime
+from conftest import REPO, TINY, child_env
+from data import arith
+from data.tokenizer import chat
+
+# a script whose save of step STEP is killed (SIGKILL: no cleanup, its lock left behind), after that step's
+# log rows are written
+KILLED = """import os, sys
+import {script} as S
+save = S.save_checkpoint
+def save_or_die(model, opt, out_dir, step, *args):
+    if step == {step}:
+        os.kill(os.getpid(), 9)
+    save(model, opt, out_dir, step, *args)
+S.save_checkpoint = save_or_die
+S.main(sys.argv[1:])
+"""
+# holds a folder's lock, as a live run does, until killed
+HOLDER = """import fcntl, os, sys, time
+fd = os.open(sys.argv[1], os.O_RDWR | os.O_CREAT)
+fcntl.flock(fd, fcntl.LOCK_EX)
+os.write(fd, str(os.getpid()).encode())
+print("held", flush=True)
+time.sleep(60)
+"""
+
+
+def killed_run(script: str, argv: list, step: int):
+    code = KILLED.format(script=script, step=step)
+    p = subprocess.run([sys.executable, "-c", code, *argv], cwd=REPO, env=child_env(), capture_output=True)
+    assert p.returncode == -9, p.stderr.decode()[-2000:]
+
+
+@contextlib.contextmanager
+def live_run(folder):
+    """Another process holding `folder`'s lock."""
+    os.makedirs(folder, exist_ok=True)
+    lock = os.path.join(folder, ".lock")
+    p = subprocess.Popen([sys.executable, "-c", HOLDER, lock], stdout=subprocess.PIPE)
+    assert p.stdout.readline() == b"held\n"
+    try:
+        yield p.pid
+    finally:
+        p.kill()
+        p.wait()
+
+
+def rows(path) -> list[dict]:
+    """A log's rows without the timing fields (seconds, *_s, tok_per_s)."""
+    untimed = lambda r: {k: v for k, v in r.items() if k != "seconds" and not k.endswith("_s")}  # noqa: E731
+    return [untimed(json.loads(line)) for line in open(path)]
+
+
+def same_run(a, b, files):
+    for f in files:
+        assert rows(a / f) == rows(b / f), f
+    summary = [{k: v for k, v in json.load(open(d / "summary.json")).items() if "seconds" not in k}
+               for d in (a, b)]
+    assert summary[0] == summary[1]
+    wa, wb = load_file(a / "model.safetensors"), load_file(b / "model.safetensors")
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+
+
+def test_igpo_killed_and_resumed_logs_and_sums_up_as_the_uninterrupted_run(tmp_path):
+    args = ["--init_from=", "--prompts_per_step=2", "--group_size=2", "--gen_len=8", "--block_len=8",
+            "--steps=4", "--mu=2", "--n_eval=2", "--eval_interval=2", "--ckpt_interval=2", "--levels=1",
+            "--lr=1e-3", "--max_steps=4"]
+    T.main(args + [f"--out_dir={tmp_path}/a"])
+    killed_run("train_igpo", args + [f"--out_dir={tmp_path}/b"], step=4)  # the checkpoint is step 2's
+    assert [r["step"] for r in rows(tmp_path / "b" / "log.jsonl")] == [0, 1, 2, 2, 3, 4, 4]  # 3, 4: lost
+    T.main(args + [f"--out_dir={tmp_path}/b", "--resume=True"])  # the killed run's lock is no obstacle
+    same_run(tmp_path / "a", tmp_path / "b", ["log.jsonl", "samples.jsonl"])
+
+
+class Killed(BaseException):
+    """Stands for a kill, in-process (a fresh process costs seconds): nothing catches it."""
+
+
+def test_sft_killed_and_resumed_logs_and_sums_up_as_the_uninterrupted_run(tmp_path, monkeypatch):
+    args = ["--batch_size=8", "--n_eval=0", "--log_interval=3", "--ckpt_interval=2", "--max_steps=5",
+            "--warmup=2"]
+    sft.main(args + [f"--out_dir={tmp_path}/a"])
+    save = sft.save_checkpoint
+
+    def save_or_die(model, opt, out_dir, step, *args):
+        if step == 4:
+            raise Killed
+        save(model, opt, out_dir, step, *args)
+    monkeypatch.setattr(sft, "save_checkpoint", save_or_die)
+    with pytest.raises(Killed):
+        sft.main(args + [f"--out_dir={tmp_path}/b"])
+    monkeypatch.undo()
+    assert [r["step"] for r in rows(tmp_path / "b" / "log.jsonl")] == [2, 3, 4]  # checkpoint steps log too
+    sft.main(args + [f"--out_dir={tmp_path}/b", "--resume=True"])
+    same_run(tmp_path / "a", tmp_path / "b", ["log.jsonl"])
+
+
+def test_a_second_run_on_a_folder_is_refused_and_a_dead_runs_lock_is_not(tmp_path):
+    argv = ["--batch_size=2", "--n_eval=0", "--max_steps=1", f"--out_dir={tmp_path}/run"]
+    with live_run(tmp_path / "run") as pid:
+        refusal = rf"run is in use by another run \(pid {pid}, .*another --out_dir"
+        with pytest.raises(ValueError, match=refusal):
+            sft.main(argv)
+        assert os.listdir(tmp_path / "run") == [".lock"]  # nothing written
+    sft.main(argv)  # the lock file of the killed holder is there, unheld
+    assert "meta.json" in os.listdir(tmp_path / "run") and ".lock" not in os.listdir(tmp_path / "run")
+
+
+def test_a_resume_continues_the_same_run_or_is_refused(tmp_path, capsys):
+    argv = ["--batch_size=2", "--n_eval=0", "--max_steps=1", f"--out_dir={tmp_path}/run"]
+    sft.main(argv)
+    igpo = ["--resume=True", f"--out_dir={tmp_path}/run", "--init_from="]
+    with pytest.raises(ValueError, match="holds a checkpoint of sft.py, not of train_igpo.py"):
+        T.main(igpo)
+    with pytest.raises(ValueError, match=r"--weight_decay=0.1 \(the run has 0.0\); a resume continues"):
+        sft.main(argv + ["--resume=True", "--weight_decay=0.1"])  # AdamW's saved state would keep 0.0
+    meta = tmp_path / "run" / "meta.json"
+    saved = json.loads(meta.read_text())
+    meta.write_text(json.dumps({**saved, "world_size": 2}))
+    with pytest.raises(ValueError, match="saved at world size 2, this run has 1"):
+        sft.main(argv + ["--resume=True"])
+    meta.write_text(json.dumps(saved))
+    assert sft.main(argv[:-2] + [f"--out_dir={tmp_path}/run", "--resume=True", "--max_steps=2"])["steps"] == 2
+    assert "resuming" in capsys.readouterr().out and json.loads(meta.read_text())["step"] == 2
+
+
+def half_moved(run) -> None:
+    """run/ as a kill in the middle of moving step 2's checkpoint in leaves it: new weights, old meta.json."""
+    for d, seed, step in ((run, 0, 1), (run / ".next", 1, 2)):
+        M.save(M.build(TINY, "cpu", seed=seed), str(d))
+        M.write_json(str(d / "meta.json"), {"step": step})
+    os.replace(run / ".next" / "model.safetensors", run / "model.safetensors")
+
+
+def test_a_half_moved_checkpoint_is_finished_before_it_is_read_never_under_a_live_run(tmp_path):
+    run, argv = tmp_path / "run", [f"--ckpt={tmp_path}/run", f"--out_dir={tmp_path}/ev", "--limit=2"]
+    half_moved(run)
+    with live_run(run) as pid:
+        with pytest.raises(ValueError, match=rf"in use by another run \(pid {pid}.*moving a checkpoint in"):
+            E.main(argv)
+    E.main(argv)
+    assert json.loads((run / "meta.json").read_text())["step"] == 2 and not (run / ".next").exists()
+    half_moved(tmp_path / "sft")
+    sft.main([f"--init_from={tmp_path}/sft", "--max_steps=1", "--batch_size=2", "--n_eval=0",
+              f"--out_dir={tmp_path}/out"])
+    assert json.loads((tmp_path / "sft" / "meta.json").read_text())["step"] == 2
+
+
+def test_eval_refuses_the_generations_of_a_checkpoint_since_retrained(tmp_path):
+    ckpt, argv = tmp_path / "ck", [f"--ckpt={tmp_path}/ck", f"--out_dir={tmp_path}/ev", "--limit=2"]
+    for seed in (0, 1):  # trained, evaluated, then trained further into the same folder
+        M.save(M.build(TINY, "cpu", seed=seed), str(ckpt))
+        M.write_json(str(ckpt / "meta.json"), {"step": seed + 1})
+        if seed == 0:
+            E.main(argv)
+    with pytest.raises(ValueError, match="other settings or weights \\(checkpoint_state differ"):
+        E.main(argv)
+
+
+def test_rollouts_sample_with_the_configured_remasking(tiny, enc, monkeypatch):
+    seen, real = [], E.sample
+    monkeypatch.setattr(E, "sample", lambda *a, **kw: seen.append(kw["remasking"]) or real(*a, **kw))
+    rt = Runtime(0, 1, torch.device("cpu"), contextlib.nullcontext())
+    cfg = T.Config(group_size=2, gen_len=8, block_len=8, steps=4, remasking="random")
+    exs = arith.load("train", n=2)
+    T.rollouts(tiny, rt, arith, enc, exs, [chat(enc, arith.prompt(ex)) for ex in exs], cfg,
+               __import__("random").Random(0), seed=0)
+    assert seen and set(seen) == {"random"}
