@@ -93,7 +93,7 @@ def test_help_prints_every_flag_with_its_default_and_comment(script, capsys):
     assert e.value.code == 0
     assert all(f"--{f.name}={getattr(cfg, f.name)}" in text for f in dataclasses.fields(cfg))
     comment = {"sft": "sequences per step, over all ranks", "train_igpo": "G rollouts per prompt",
-               "eval": "0 = gen_len / 2 (d1's protocol", "sample": "print the canvas after every step",
+               "eval": "0 = gen_len / 2 (d1's protocol", "sample": "print the whole canvas after every step",
                "bench": "rollouts per sampler call"}[script]
     assert comment in text
 
