@@ -65,27 +65,6 @@ class KVCache:
         return self.kv[i]
 
 
-def propose(logits, temperature: float, remasking: str, generator=None):
-    """One step's proposal at each position: logits (B, n, V) -> the sampled token x0 (B, n) and its
-    confidence (B, n). Float64, as LLaDA's add_gumbel_noise: low-precision Gumbel noise improves perplexity
-    but hurts generation quality (arXiv:2409.02908). The confidence softmax is float64 too, as IGPO's sampler
-    takes it (utils/generate.py:883); LLaDA's generate.py takes it in the logits' dtype (bf16 on a GPU),
-    where more confidences tie. The float64 copies die here, before the caller's next forward (at the 8B's
-    (64, 32, 126464) they are 2 GB each)."""
-    logits = logits.double()
-    probs = F.softmax(logits, dim=-1)  # (B, n, V): one exp pass serves the noise and the confidence
-    if temperature > 0:
-        # Gumbel-max: argmax p / (-log u)^tau == argmax exp(l) / (-log u)^tau (LLaDA's; p is exp(l) over a
-        # per-row constant) == argmax l/tau + Gumbel, an exact sample at tau
-        u = torch.rand(logits.shape, dtype=torch.float64, device=logits.device, generator=generator)
-        x0 = (probs / (-torch.log(u)) ** temperature).argmax(-1)  # (B, n)
-    else:
-        x0 = logits.argmax(-1)
-    if remasking == "low_confidence":  # confidence = untempered probability of the sampled token
-        return x0, probs.gather(-1, x0[..., None]).squeeze(-1)
-    return x0, torch.rand(x0.shape, dtype=torch.float64, device=x0.device, generator=generator)
-
-
 @torch.no_grad()
 def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps: int, mask_id: int,
            pad_id: int, temperature: float = 0.0, remasking: str = "low_confidence", pinned=None,
@@ -146,9 +125,24 @@ def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps:
             if kv is not None:
                 kv.start = s
             with ctx:
-                # the logits of the candidates' span w..hi only, (B, hi - w, V), straight into propose()
-                x0, conf = propose(model(x[:, s:e], pad_mask, out=(w - s, hi - s), kv=kv), temperature,
-                                   remasking, generator)
+                logits = model(x[:, s:e], pad_mask, out=(w - s, hi - s), kv=kv)  # (B, hi - w, V)
+            # float64, as LLaDA's add_gumbel_noise: low-precision Gumbel noise improves perplexity but hurts
+            # generation quality (arXiv:2409.02908). The confidence softmax is float64 too, as IGPO's sampler
+            # takes it (utils/generate.py:883); LLaDA's generate.py takes it in the logits' dtype (bf16 on a
+            # GPU), where more confidences tie
+            logits = logits.double()
+            probs = F.softmax(logits, dim=-1)  # one exp pass serves the noise and the confidence
+            if temperature > 0:
+                # Gumbel-max: argmax p / (-log u)^tau == argmax exp(l) / (-log u)^tau (LLaDA's; p is exp(l)
+                # over a per-row constant) == argmax l/tau + Gumbel, an exact sample at tau
+                u = torch.rand(logits.shape, dtype=torch.float64, device=device, generator=generator)
+                x0 = (probs / (-torch.log(u)) ** temperature).argmax(-1)  # (B, hi - w)
+            else:
+                x0 = logits.argmax(-1)
+            if remasking == "low_confidence":  # confidence = untempered probability of the sampled token
+                conf = probs.gather(-1, x0[..., None]).squeeze(-1)
+            else:
+                conf = torch.rand(x0.shape, dtype=torch.float64, device=device, generator=generator)
             masked = x[:, w:hi] == mask_id
             conf = torch.where(masked, conf, -torch.inf)
             # unmask the schedule[:, i] most confident masked positions of each row
