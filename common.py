@@ -3,13 +3,14 @@ What every script shares (nanochat's common.py is the model): the runtime, and t
 that sft.py and train_igpo.py save and resume from. model.py is the model and its weights; this file
 builds on it (save, save_lora, write_json), never the other way round.
 
-    (c) runtime:      setup(), shard() (FSDP2), gathered(), run_main(), print0(), and parse_args(): the
-                      --key=value override helper.
+    (c) runtime:      setup(), shard() (FSDP2), gathered(), run_main(), print0(), parse_args(): the
+                      --key=value override helper, and stream_seed(): every random stream's seed.
     (d) checkpoints:  save_checkpoint() (staged, then committed), commit_checkpoint(), resume_point(),
                       load_optimizer().
 """
 import contextlib
 import dataclasses
+import hashlib
 import json
 import os
 import shutil
@@ -83,6 +84,15 @@ def gathered(model):
         if fsdp:
             [m.reshard() for m in fsdp]
             model.set_reshard_after_forward(True)
+
+
+def stream_seed(seed: int, step: int, rank: int, phase: str) -> int:
+    """The seed of one random stream, a 63-bit hash of (seed, step, rank, phase): rollouts, inpainting, hints,
+    prompt masks, evaluation and SFT batches never share a stream across steps, ranks or phases (seeds like
+    seed + 7 or seed + 1000 * rank would), and a resumed run draws what the uninterrupted one did. Streams
+    every rank draws alike take rank -1."""
+    digest = hashlib.blake2b(repr((seed, step, rank, phase)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 def run_main(main):

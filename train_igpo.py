@@ -26,7 +26,7 @@ import torch.nn.functional as F
 
 import model as M
 from common import (gathered, load_optimizer, parse_args, print0, resume_point, run_main, save_checkpoint,
-                    setup, shard)
+                    setup, shard, stream_seed)
 from data import get_task
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from eval import evaluate, generate
@@ -206,16 +206,17 @@ def policy_loss(logp, old_logp, ref_logp, adv, m, cfg: Config):
     return (per_tok * m).sum() / denom, (kl * m).sum() / denom, clip_frac
 
 
-def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random, seed: int) -> dict:
+def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random, step: int) -> dict:
     """G rollouts per prompt, scored; then IGPO: every group whose G rollouts are all wrong is re-sampled
     with hint chunks pinned (G inpainted rollouts), and up to floor(replace_frac * G) of its (wrong)
-    rollouts are replaced by correct inpainted ones. Returns completions (n*G, L), rewards/correct
+    rollouts are replaced by correct inpainted ones. rng: the round's hint stream (chunks, eta, choices).
+    Returns completions (n*G, L), rewards/correct
     (n, G), hint_mask (n*G, L), decoded texts (hints marked), and IGPO's counters."""
     G, L, mask_id = cfg.group_size, cfg.gen_len, special_id(enc, MASK)
     rows = [p for p in prompts for _ in range(G)]  # groups are contiguous rows
     cache = dict(cache=cfg.rollout_cache, refresh=cfg.rollout_refresh)  # sample()'s approximate KV cache
-    sampled = generate(model, rt, enc, rows, L, cfg.block_len, cfg.steps, cfg.temperature, seed=seed,
-                       desc="rollouts", **cache)
+    sampled = generate(model, rt, enc, rows, L, cfg.block_len, cfg.steps, cfg.temperature,
+                       seed=stream_seed(cfg.seed, step, rt.rank, "rollouts"), desc="rollouts", **cache)
     comps = torch.tensor(sampled, device=rt.device)  # (n*G, L)
     texts = [decode(enc, c) for c in comps.tolist()]
     correct = torch.tensor([task.correct(t, exs[i // G]) for i, t in enumerate(texts)]).view(-1, G)
@@ -236,7 +237,8 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
         hint_fracs = (pins != mask_id).float().mean(1).tolist()
         inp_rows = [prompts[g] for g in groups for _ in range(G)]
         inp = generate(model, rt, enc, inp_rows, L, cfg.block_len, cfg.steps, cfg.temperature, pinned=pins,
-                       seed=seed + 7, desc="inpaint", **cache)
+                       seed=stream_seed(cfg.seed, step, rt.rank, "inpaint"), desc="inpaint",
+                       **cache)
         inp_texts = [decode(enc, c) for c in inp]  # decoded once: scored here, rewarded below
         for k, g in enumerate(groups):
             ok = [j for j in range(G) if task.correct(inp_texts[k * G + j], exs[g])]
@@ -253,18 +255,25 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
                 all_wrong=all_wrong, n_replaced=n_replaced, hint_fracs=hint_fracs)
 
 
+def mask_seeds(cfg: Config, step: int, rank: int) -> list[int]:
+    """d1's prompt-mask seeds of a round: one per inner iteration when prompts are masked, else one."""
+    n = cfg.mu if cfg.p_mask_prompt > 0 else 1
+    return [stream_seed(cfg.seed, step, rank, f"prompt_mask/{it}") for it in range(n)]
+
+
 def update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg: Config, step: int, pad_id: int,
            mask_id: int):
-    """mu optimizer steps on one round's rollouts. olds/refs: per prompt-mask seed, (old logp, entropy) and
-    ref logp (n*G, L). The loss is a token mean within each group, then a mean over groups (IGPO.md B.4);
-    each rank averages its own groups and FSDP averages the ranks. Returns (loss, kl, clip frac), grad
-    norm."""
-    G, n_old = cfg.group_size, len(olds)
+    """mu optimizer steps on one round's rollouts. olds/refs: per prompt-mask seed (mask_seeds), (old logp,
+    entropy) and ref logp (n*G, L). The loss is a token mean within each group, then a mean over groups
+    (IGPO.md B.4); each rank averages its own groups and FSDP averages the ranks. Returns (loss, kl, clip
+    frac), grad norm."""
+    G, n_old, seeds = cfg.group_size, len(olds), mask_seeds(cfg, step, rt.rank)
     stats = torch.zeros(3, device=rt.device)
+    torch.manual_seed(stream_seed(cfg.seed, step, rt.rank, "dropout"))  # LoRA dropout draws from torch's own
     for it in range(cfg.mu):
         with rt.ctx:
             logp = token_logprobs(model, prompts, pad_id, mask_id, cfg.gen_len, comps, G, cfg.p_mask_prompt,
-                                  step * 97 + it % n_old)
+                                  seeds[it % n_old])
         per_group = []
         for g in range(len(prompts)):
             s = slice(g * G, (g + 1) * G)
@@ -361,29 +370,29 @@ def main(argv=None):
     for step in range(start, cfg.max_steps):
         t0 = time.time()
         # ---- prompts for this rank: a function of (seed, step) only, so --resume continues exactly
-        picks = random.Random(f"{cfg.seed}-{step}").sample(range(len(train)), cfg.prompts_per_step)
+        picks = random.Random(stream_seed(cfg.seed, step, -1, "prompts"))  # alike on every rank
+        picks = picks.sample(range(len(train)), cfg.prompts_per_step)
         exs = [train[i] for i in picks[rt.rank * n_local:(rt.rank + 1) * n_local]]
-        rng = random.Random(f"{cfg.seed}-{step}-{rt.rank}")
+        rng = random.Random(stream_seed(cfg.seed, step, rt.rank, "hints"))
         prompts = [chat(enc, task.prompt(ex, "train")) for ex in exs]
         model.eval()
         # ranks re-roll different numbers of all-wrong groups: `gathered` keeps the weights unsharded so
         # uneven forward counts cannot deadlock FSDP (STYLE.md 3.4), instead of padding to lockstep
         with gathered(model):
-            r = rollouts(model, rt, task, enc, exs, prompts, cfg, rng, seed=cfg.seed * 100003 + step)
+            r = rollouts(model, rt, task, enc, exs, prompts, cfg, rng, step)
             comps, rewards, correct = r["comps"], r["rewards"], r["correct"]
             hint_mask, texts = r["hint_mask"], r["texts"]
             t_gen = time.time() - t0  # sampling (and scoring) only: the completions have come to the host
             adv = group_advantages(rewards, cfg.std_norm).flatten().to(rt.device)  # (n*G,)
             # ---- old and reference log-probs, frozen for the mu updates; one forward per distinct prompt
-            n_old = cfg.mu if cfg.p_mask_prompt > 0 else 1  # d1: one prompt mask per inner iteration
-            mask_seeds = [step * 97 + it for it in range(n_old)]
+            seeds = mask_seeds(cfg, step, rt.rank)  # d1: one prompt mask per inner iteration
             logp_args = (prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt)  # all but model and seed
             with torch.no_grad(), rt.ctx:
-                olds = [token_logprobs(model, *logp_args, seed, with_entropy=True) for seed in mask_seeds]
+                olds = [token_logprobs(model, *logp_args, seed, with_entropy=True) for seed in seeds]
                 with M.lora_off(model) if cfg.lora_r else contextlib.nullcontext():
                     refs = None
                     if cfg.beta > 0:
-                        refs = [token_logprobs(ref or model, *logp_args, seed) for seed in mask_seeds]
+                        refs = [token_logprobs(ref or model, *logp_args, seed) for seed in seeds]
         keep = entropy_filter(hint_mask, olds[0][1], cfg.entropy_keep).float()  # (n*G, L)
         t_roll = time.time() - t0  # + the old/reference log-prob forwards (the entropy filter waits for them)
         # ---- mu optimizer steps on this round's rollouts

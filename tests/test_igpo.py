@@ -127,7 +127,7 @@ def test_inpainting_fires_only_for_all_wrong_groups_and_replaces_with_correct_ro
     orig = T.generate
     T.generate = lambda *a, **k: calls.append(len(a[3])) or orig(*a, **k)
     try:
-        r = T.rollouts(tiny, rt, fake_task(), enc, exs, prompts, cfg, random.Random(0), seed=0)
+        r = T.rollouts(tiny, rt, fake_task(), enc, exs, prompts, cfg, random.Random(0), 0)
     finally:
         T.generate = orig
     assert r["all_wrong"].tolist() == [False, True, True]

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import model as M
-from common import parse_args
+from common import parse_args, stream_seed
 from conftest import TINY
 
 
@@ -111,3 +111,15 @@ def test_presets_have_llada_8b_shape():
     shape = (cfg.n_layer, cfg.n_embd, cfg.mlp_hidden, cfg.vocab_size, cfg.rope_theta)
     assert shape == (32, 4096, 12288, 126464, 500000.0)
     assert 8.0e9 < n < 8.1e9
+
+
+def test_random_streams_never_coincide_across_steps_ranks_and_phases():
+    """Every stream of a run (train_igpo, eval, sft) over 2000 steps x ranks -1..7 x phases: all distinct, and
+    the seed + 7 / seed + 1000 * rank coincidences of shifted arithmetic seeds are gone."""
+    phases = ["prompts", "hints", "rollouts", "inpaint", "dropout", "eval", "probes", "eval/256", "sft_rows",
+              "sft_noise"] + [f"prompt_mask/{it}" for it in range(4)]
+    seeds = [stream_seed(1337, step, rank, phase) for step in range(2000) for rank in range(-1, 8)
+             for phase in phases]
+    assert len(set(seeds)) == len(seeds) and all(0 <= s < 2 ** 63 for s in seeds)
+    assert stream_seed(1337, 5, 0, "inpaint") != stream_seed(1337, 12, 0, "rollouts")
+    assert stream_seed(1337, 5, 0, "rollouts") == stream_seed(1337, 5, 0, "rollouts")  # resume draws alike
