@@ -32,7 +32,7 @@ from sample import check_settings, sample
 def generate(model, rt, enc, prompts: list[list[int]], gen_len, block_len, steps, temperature=0.0,
              batch_size=64, pinned=None, seed=0, desc="sampling", **sample_kw):
     """Completions (token id lists) for a list of prompts, in batches (left padding); seed: this call's stream
-    (common.stream_seed: the rank's own); sample_kw: sample()'s cache etc."""
+    (common.stream_seed: the rank's own); sample_kw: sample()'s cache, eos_fill etc."""
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     g = torch.Generator(rt.device).manual_seed(seed)
     out = []
@@ -110,6 +110,7 @@ class Config:
     dtype: str = ""
     # torch.compile the model (toy, 1000 problems on 2 CPU cores: 21.4 s -> 18.0 s)
     compile: bool = False
+    eos_fill: bool = False      # the official sampler's early exit (sample.py); the evaluation protocol: off
 
 
 def read_records(path: str, rank: int) -> dict:
@@ -149,7 +150,7 @@ def main(argv=None):
     dtype = cfg.dtype or ("bfloat16" if rt.device.type == "cuda" else "float32")
     settings = dict(ckpt=os.path.abspath(cfg.ckpt), task=cfg.task, block_len=block_len, steps=cfg.steps,
                     temperature=cfg.temperature, seed=cfg.seed, cache=cfg.cache, refresh=cfg.refresh,
-                    dtype=dtype)
+                    dtype=dtype, eos_fill=cfg.eos_fill)
     if os.path.exists(p := os.path.join(out_dir, "settings.json")) and json.load(open(p)) != settings:
         # resuming into generations made otherwise would mix two protocols in one number
         raise ValueError(f"{out_dir} holds generations made with other settings ({p}); "
@@ -190,7 +191,8 @@ def main(argv=None):
             if batch:  # a rank with nothing left still joins the gather
                 batch_prompts = [prompts[i] for i, _ in batch]
                 comps = sample(model, batch_prompts, L, block_len, steps, mask_id, eos_id, cfg.temperature,
-                               generator=g, ctx=rt.ctx, cache=cfg.cache, refresh=cfg.refresh).tolist()
+                               generator=g, ctx=rt.ctx, cache=cfg.cache, refresh=cfg.refresh,
+                               eos_fill=cfg.eos_fill).tolist()
                 for (i, j), c in zip(batch, comps):
                     text, ex = decode(enc, c), examples[i]
                     new.append({"id": ids[i], "sample": j, "question": ex["question"], "answer": ex["answer"],
