@@ -285,3 +285,16 @@ def test_official_reward_grades_the_first_box_by_string_and_drives_the_trigger(e
         r = T.rollouts(None, RT, task, enc, [ex], [[1, 2]], cfg, random.Random(0), 0)
         assert r["all_wrong"].tolist() == [fired] and r["n_replaced"] == (2 if fired else 0)
         assert r["correct"].sum().item() == (2 if fired else 4)
+
+
+def test_hint_only_canvases_leak_the_answer_only_from_the_official_text(enc):
+    """runs/hint_only.py on GSM8K-shaped rows: our hints (no answer line) never grade correct alone; the
+    official hint text does by our reward ("#### X" / "The answer is: X" fallbacks), never by the official
+    reward (it has no box)."""
+    sys.path.insert(0, f"{REPO}/runs")
+    import hint_only as H
+    rows = [{"question": "q", "trace": f"She buys {i} apples at 3 dollars each.\nShe pays {i}*3 = {3 * i}.",
+             "answer": str(3 * i)} for i in range(10, 40)]
+    got = H.shares(rows, enc, H.Config())
+    assert got["ours", "paper"] == got["ours", "official"] == (0.0, 0.0)
+    assert all(got["official", p][0] > 0 and got["official", p][1] == 0 for p in H.PLACEMENTS)
