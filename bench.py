@@ -7,9 +7,11 @@ Speed of rollouts and of the training forward + backward, on one device, for one
                                                        #   block 32, 128 steps)
 
 Sampling rows, all on the same prompts: (a) LLaDA's generate() as written (the whole canvas's logits every
-step, float64 Gumbel noise and softmax over the whole canvas and vocabulary, a per-row top-k), (b) our exact
-sampler (sample.py: token-identical to (a) at temperature 0, tests/test_sample.py), (c) the approximations:
-Fast-dLLM's prefix / dual KV cache and confidence-threshold parallel decoding (tests/test_cache.py).
+step, float64 Gumbel noise over the whole canvas and vocabulary, the confidence softmax in the logits' dtype,
+a per-row top-k), (b) our exact sampler (sample.py: the same tokens as (a) at temperature 0 but where two
+confidences tie in the logits' dtype: ours takes that softmax in float64, as IGPO's sampler does;
+tests/test_sample.py), (c) the approximations: Fast-dLLM's prefix / dual KV cache and confidence-threshold
+parallel decoding (tests/test_cache.py).
 ms/step is per forward (threshold decoding runs fewer than `steps`); x ref = speed-up over (a).
 
 Training row: train_igpo.token_logprobs forward + backward on one group (its G completions share one forward
@@ -67,8 +69,8 @@ PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16, NVI
 
 @torch.no_grad()
 def reference_generate(model, prompt, gen_len, block_len, steps, mask_id, temperature, generator, ctx):
-    """LLaDA's generate.py (B.2.1) as written: full-canvas logits, float64 Gumbel over (B, T, V), per-row
-    top-k."""
+    """LLaDA's generate.py (B.2.1) as written: full-canvas logits in the model's dtype, float64 Gumbel noise
+    over (B, T, V), the confidence softmax in the logits' dtype, per-row top-k."""
     B, P = prompt.shape
     x = torch.cat([prompt, torch.full((B, gen_len), mask_id, device=prompt.device)], 1)
     n_blocks = gen_len // block_len
@@ -78,10 +80,13 @@ def reference_generate(model, prompt, gen_len, block_len, steps, mask_id, temper
         for i in range(steps // n_blocks):
             mask_index = x == mask_id
             with ctx:
-                logits = model(x).double()  # (B, T, V) float64
-            u = torch.rand(logits.shape, dtype=torch.float64, device=x.device, generator=generator)
-            x0 = (logits.exp() / (-torch.log(u)) ** temperature).argmax(-1)  # add_gumbel_noise, then argmax
-            p = F.softmax(logits, dim=-1).gather(-1, x0[..., None]).squeeze(-1)  # float64 as IGPO's sampler
+                logits = model(x)  # (B, T, V)
+            if temperature > 0:  # add_gumbel_noise: float64 noise, then argmax
+                u = torch.rand(logits.shape, dtype=torch.float64, device=x.device, generator=generator)
+                x0 = (logits.double().exp() / (-torch.log(u)) ** temperature).argmax(-1)
+            else:
+                x0 = logits.argmax(-1)
+            p = F.softmax(logits, dim=-1).gather(-1, x0[..., None]).squeeze(-1)  # the logits' dtype
             p[:, hi:] = -torch.inf
             x0 = torch.where(mask_index, x0, x)
             conf = torch.where(mask_index, p, -torch.inf)

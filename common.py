@@ -3,9 +3,10 @@ What every script shares (nanochat's common.py is the model): the runtime, and t
 that sft.py and train_igpo.py save and resume from. model.py is the model and its weights; this file
 builds on it (save, save_lora, write_json), never the other way round.
 
-    (c) runtime:      setup(), shard() (FSDP2), gathered(), run_main(), print0(), on_rank0(), and
-                      parse_args(): the --key=value override helper, --help, and the settings checks (a rule
-                      per field: at_least, between, one_of, int_list, DEVICE, FOLDER, LORA_TARGETS).
+    (c) runtime:      setup(), shard() (FSDP2), gathered(), run_main(), print0(), on_rank0(), stream_seed()
+                      (every random stream's seed), and parse_args(): the --key=value override helper, --help,
+                      and the settings checks (a rule per field: at_least, between, one_of, int_list, DEVICE,
+                      FOLDER, LORA_TARGETS).
     (d) checkpoints:  locked() (one run per folder), save_checkpoint() (staged, then committed),
                       commit_checkpoint(), finish_checkpoint(), resume_point(), kept_log(), load_optimizer(),
                       fingerprint().
@@ -13,6 +14,7 @@ builds on it (save, save_lora, write_json), never the other way round.
 import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import inspect
 import io
 import json
@@ -90,6 +92,15 @@ def gathered(model):
         if fsdp:
             [m.reshard() for m in fsdp]
             model.set_reshard_after_forward(True)
+
+
+def stream_seed(seed: int, step: int, rank: int, phase: str) -> int:
+    """The seed of one random stream, a 63-bit hash of (seed, step, rank, phase): rollouts, inpainting, hints,
+    prompt masks, evaluation and SFT batches never share a stream across steps, ranks or phases (seeds like
+    seed + 7 or seed + 1000 * rank would), and a resumed run draws what the uninterrupted one did. Streams
+    every rank draws alike take rank -1."""
+    digest = hashlib.blake2b(repr((seed, step, rank, phase)).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "little") >> 1
 
 
 def run_main(main):

@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 import common as C
 import model as M
-from common import parse_args, print0, run_main, setup
+from common import parse_args, print0, run_main, setup, stream_seed
 from data import TASKS, get_task, grader
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from sample import check_settings, sample
@@ -32,10 +32,10 @@ from sample import check_settings, sample
 
 def generate(model, rt, enc, prompts: list[list[int]], gen_len, block_len, steps, temperature=0.0,
              batch_size=64, pinned=None, seed=0, desc="sampling", **sample_kw):
-    """Completions (token id lists) for a list of prompts, in batches (left padding); sample_kw: sample()'s
-    cache etc."""
+    """Completions (token id lists) for a list of prompts, in batches (left padding); seed: this call's stream
+    (common.stream_seed: the rank's own); sample_kw: sample()'s cache, eos_fill etc."""
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
-    g = torch.Generator(rt.device).manual_seed(seed + 1000 * rt.rank)
+    g = torch.Generator(rt.device).manual_seed(seed)
     out = []
     for i in tqdm(range(0, len(prompts), batch_size), desc=desc, disable=rt.rank != 0, leave=False):
         pins = None if pinned is None else pinned[i:i + batch_size]
@@ -45,11 +45,13 @@ def generate(model, rt, enc, prompts: list[list[int]], gen_len, block_len, steps
     return out
 
 
-def evaluate(model, rt, task, examples, enc, gen_len, block_len, steps, temperature=0.0, batch_size=64):
+def evaluate(model, rt, task, examples, enc, gen_len, block_len, steps, temperature=0.0, batch_size=64,
+             seed=0):
     """Accuracy over `examples` (all ranks take a shard; every rank gets the totals)."""
     mine = examples[rt.rank::rt.world_size]
     prompts = [chat(enc, task.prompt(ex, "eval")) for ex in mine]
-    comps = generate(model, rt, enc, prompts, gen_len, block_len, steps, temperature, batch_size, desc="eval")
+    comps = generate(model, rt, enc, prompts, gen_len, block_len, steps, temperature, batch_size,
+                     seed=stream_seed(seed, 0, rt.rank, "eval"), desc="eval")
     texts = [decode(enc, c) for c in comps]
     levels = sorted({ex.get("level", 0) for ex in examples})
     stats = torch.zeros(len(levels), 2, dtype=torch.float64)  # per level: (correct, count)
@@ -75,7 +77,8 @@ def probe_accuracy(model, rt, task, examples, enc, gen_len, block_len, steps):
         ids = enc.encode_ordinary(pre)
         pinned[i, :len(ids)] = torch.tensor(ids)
     prompts = [chat(enc, task.prompt(ex)) for ex, _, _ in rows]
-    comps = generate(model, rt, enc, prompts, gen_len, block_len, steps, pinned=pinned, desc="probes")
+    comps = generate(model, rt, enc, prompts, gen_len, block_len, steps, pinned=pinned, desc="probes",
+                     seed=stream_seed(0, 0, rt.rank, "probes"))
     hits = torch.tensor([0.0, 0.0], dtype=torch.float64, device=rt.device)  # (right, count)
     for (ex, pre, res), c in zip(rows, comps):
         rest = decode(enc, c)[len(pre):]
@@ -108,6 +111,7 @@ class Config:
     dtype: str = ""
     # torch.compile the model (toy, 1000 problems on 2 CPU cores: 21.4 s -> 18.0 s)
     compile: bool = False
+    eos_fill: bool = False      # the official sampler's early exit (sample.py); the evaluation protocol: off
 
 
 RULES = dict(  # checked right after parsing, before any loading or writing (common.parse_args)
@@ -156,7 +160,7 @@ def main(argv=None):
     # the checkpoint's state too: generations of the folder as it was before a retraining are stale
     settings = dict(ckpt=os.path.abspath(cfg.ckpt), checkpoint_state=C.fingerprint(cfg.ckpt), task=cfg.task,
                     block_len=block_len, steps=cfg.steps, temperature=cfg.temperature, seed=cfg.seed,
-                    cache=cfg.cache, refresh=cfg.refresh, dtype=dtype)
+                    cache=cfg.cache, refresh=cfg.refresh, dtype=dtype, eos_fill=cfg.eos_fill)
     p = os.path.join(out_dir, "settings.json")
     if os.path.exists(p) and (old := M.read_json(p)) != settings:
         # resuming into generations made otherwise would mix two protocols, or two models, in one number
@@ -193,13 +197,14 @@ def main(argv=None):
         todo.sort(key=lambda t: len(prompts[t[0]]))  # similar lengths share a batch: less left padding
         mine = todo[rt.rank::rt.world_size]  # rank 0's shard is the longest: it sets the batch count
         n_batches = -(-len(todo[0::rt.world_size]) // cfg.batch_size)
-        g = torch.Generator(rt.device).manual_seed(cfg.seed * 1_000_003 + 1000 * L + rt.rank)
+        g = torch.Generator(rt.device).manual_seed(stream_seed(cfg.seed, 0, rt.rank, f"eval/{L}"))
         for b in tqdm(range(n_batches), desc=f"{cfg.task} gen_len {L}", disable=rt.rank != 0):
             batch, new = mine[b * cfg.batch_size:(b + 1) * cfg.batch_size], []
             if batch:  # a rank with nothing left still joins the gather
                 batch_prompts = [prompts[i] for i, _ in batch]
                 comps = sample(model, batch_prompts, L, block_len, steps, mask_id, eos_id, cfg.temperature,
-                               generator=g, ctx=rt.ctx, cache=cfg.cache, refresh=cfg.refresh).tolist()
+                               generator=g, ctx=rt.ctx, cache=cfg.cache, refresh=cfg.refresh,
+                               eos_fill=cfg.eos_fill).tolist()
                 for (i, j), c in zip(batch, comps):
                     text, ex = decode(enc, c), examples[i]
                     new.append({"id": ids[i], "sample": j, "question": ex["question"], "answer": ex["answer"],

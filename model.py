@@ -81,7 +81,7 @@ class Block(nn.Module):
         self.up_proj = nn.Linear(d, h, bias=False)
         self.ff_out = nn.Linear(h, d, bias=False)
 
-    def forward(self, x, cos, sin, attn_mask, kv=None):
+    def forward(self, x, cos, sin, groups, kv=None):
         B, T, C = x.shape
         n = self.attn_norm(x)
         qkv = (self.q_proj, self.k_proj, self.v_proj)
@@ -89,11 +89,25 @@ class Block(nn.Module):
         q, k = rope(q, cos, sin), rope(k, cos, sin)
         # sample.py's KVCache: this slice's k, v -> the whole canvas's
         k, v = (k, v) if kv is None else kv(k, v)
-        # no causal mask: every position sees every (non-pad) position, prompt and canvas alike
-        y = F.scaled_dot_product_attention(q, k, v, attn_mask=attn_mask, is_causal=False)  # (B, H, T, D)
+        y = attention(q, k, v, groups, 0 if kv is None else kv.start)  # (B, H, T, D)
         x = x + self.attn_out(y.transpose(1, 2).reshape(B, T, C))
         n = self.ff_norm(x)
         return x + self.ff_out(F.silu(self.ff_proj(n)) * self.up_proj(n))
+
+
+def attention(q, k, v, groups, start: int = 0):
+    """Bidirectional SDPA (no causal mask): q (B, H, Tq, D) holds canvas positions start.., k and v
+    (B, H, Tk, D) the whole canvas. groups: None (no padding), or [(n_pad, rows)]: the rows with n_pad left
+    pads attend over their keys n_pad.. only, as if unpadded. Masking the pads instead gives other sums (the
+    kernel's blocks depend on the key count): ~1e-7 in fp32 logits on CPU, enough to flip a near tie between
+    two tokens. The pads' own outputs stay 0 (nothing reads them)."""
+    if groups is None:
+        return F.scaled_dot_product_attention(q, k, v)
+    y = torch.zeros_like(q)
+    for n, rows in groups:
+        a = max(0, n - start)  # the first query row that is not a pad
+        y[rows, :, a:] = F.scaled_dot_product_attention(q[rows, :, a:], k[rows, :, n:], v[rows, :, n:])
+    return y
 
 
 class Transformer(nn.Module):
@@ -101,6 +115,7 @@ class Transformer(nn.Module):
         super().__init__()
         self.config = cfg
         self.grad_ckpt = False  # activation checkpointing per block (set by the training scripts)
+        self._rope = None  # rope_table()'s (cos, sin), built on first use
         # model.transformer.* mirrors the HF checkpoint's key names (IGPO.md B.1.3)
         self.model = nn.Module()
         self.model.transformer = nn.ModuleDict(dict(
@@ -129,8 +144,9 @@ class Transformer(nn.Module):
 
     def forward(self, idx, pad_mask=None, out: tuple | None = None, kv=None):
         """idx (B, T) token ids -> logits (B, T, V), or (B, end-start, V) for out=(start, end).
-        pad_mask (B, T) bool, True at real tokens: pads (left padding) are hidden from attention and
-        positions count real tokens only, so a padded row computes exactly what the unpadded row does."""
+        pad_mask (B, T) bool, True at real tokens (left padding): each row attends over its real tokens only
+        and positions count real tokens, so a padded row computes exactly (bit for bit, on CPU in fp32) what
+        the row computes alone."""
         t = self.model.transformer
         B, T = idx.shape
         x = t.wte(idx)  # (B, T, C)
@@ -138,24 +154,37 @@ class Transformer(nn.Module):
         s = 0 if kv is None else kv.start
         if pad_mask is None:
             pos = torch.arange(s, s + T, device=idx.device).expand(B, T)  # (B, T)
-            attn_mask = None
+            groups = None
         else:  # a token's position = the real tokens before it; the pads before the first one sit at 0 too
             real_before = pad_mask.long().cumsum(-1) - 1  # (B, canvas)
             pos = real_before.clamp(min=0)[:, s:s + T]  # (B, T)
-            attn_mask = pad_mask[:, None, None, :]  # (B, 1, 1, canvas): keys visible to all queries
-        hd = self.config.n_embd // self.config.n_head
-        even_dims = torch.arange(0, hd, 2, device=idx.device, dtype=torch.float32)  # (hd/2,)
-        inv_freq = self.config.rope_theta ** (-even_dims / hd)
-        angles = pos.float()[..., None] * inv_freq  # (B, T, hd/2), fp32
-        freqs = angles.repeat(1, 1, 2)[:, None]  # (B, 1, T, hd) = cat(angles, angles)
-        cos, sin = freqs.cos(), freqs.sin()
+            n_pad = (~pad_mask).sum(1).tolist()  # one host sync per forward of a padded batch
+            groups = [(n, torch.tensor([i for i, m in enumerate(n_pad) if m == n], device=idx.device))
+                      for n in sorted(set(n_pad))]
+        cos, sin = self.rope_table(idx.device)
+        cos, sin = cos[pos][:, None], sin[pos][:, None]  # (B, 1, T, hd)
         for block in t.blocks:
             if self.grad_ckpt and torch.is_grad_enabled():
-                x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, attn_mask, use_reentrant=False)
+                x = torch.utils.checkpoint.checkpoint(block, x, cos, sin, groups, use_reentrant=False)
             else:
-                x = block(x, cos, sin, attn_mask, kv)
+                x = block(x, cos, sin, groups, kv)
         x = x if out is None else x[:, out[0]:out[1]]  # the vocabulary projection only where needed
         return t.ff_out(t.ln_f(x))  # (B, T, V) or (B, end-start, V)
+
+    def rope_table(self, device):
+        """cos, sin (max_seq_len, hd) of every position, fp32, computed once per device as LLaDA's modelling
+        code does (RotaryEmbedding): inv_freq = 1 / theta^(2j/hd), freqs = cat(angles, angles). A fixed table
+        also keeps a position's values apart from the batch's shape."""
+        if self._rope is None or self._rope[0].device != device:
+            hd = self.config.n_embd // self.config.n_head
+            even_dims = torch.arange(0, hd, 2, device=device, dtype=torch.float32)  # (hd/2,)
+            # not theta ** (-even_dims / hd): that differs by an ulp in some frequencies (18 of 64 at hd 128)
+            inv_freq = 1.0 / (self.config.rope_theta ** (even_dims / hd))
+            positions = torch.arange(self.config.max_seq_len, device=device, dtype=torch.float32)
+            angles = positions[:, None] * inv_freq  # (max_seq_len, hd/2)
+            freqs = torch.cat((angles, angles), dim=-1)  # (max_seq_len, hd)
+            self._rope = (freqs.cos(), freqs.sin())
+        return self._rope
 
 
 def build(cfg: ModelConfig, device, seed: int | None = 0, dtype=torch.float32) -> Transformer:

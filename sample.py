@@ -73,12 +73,18 @@ class KVCache:
 def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps: int, mask_id: int,
            pad_id: int, temperature: float = 0.0, remasking: str = "low_confidence", pinned=None,
            generator=None, ctx=contextlib.nullcontext(), on_step=None, cache: str = "none", refresh: int = 0,
-           threshold: float = 0.0):
-    """Fill a canvas of gen_len MASKs after each prompt, block by block (semi-autoregressive).
+           threshold: float = 0.0, eos_fill: bool = False):
+    """Fill a canvas of gen_len MASKs after each prompt, block by block (semi-autoregressive), as LLaDA's
+    generate(): each step unmasks the block's scheduled count of the most confident positions still holding
+    MASK up to the block's end (a MASK the model wrote in an earlier block can be filled later).
 
-    pinned: optional (B, gen_len) canvas of known tokens (mask_id where free). Pinned tokens are
-    never overwritten, never count against a block's budget, and are visible to every step.
-    Returns the completions, (B, gen_len) token ids. Runs a fixed schedule: no per-rank early exit.
+    pad_id: the left padding, EOS (LLaDA pads with EOS). pinned: optional (B, gen_len) canvas of known tokens
+    (mask_id where free). Pinned tokens are never overwritten, never count against a block's budget, and are
+    visible to every step. Returns the completions, (B, gen_len) token ids.
+    eos_fill: the official IGPO sampler's early exit (utils/generate.py:911-920): once every row's block is
+    all EOS, every MASK left (gaps between later hints too) becomes EOS and sampling stops. Off, the schedule
+    is fixed; on, a batch may run fewer forwards than another (sharded, call it inside common.gathered()).
+    Greedy and exact, a completion does not depend on its batch (size, padding) on CPU in fp32.
 
     Approximations for speed (Fast-dLLM; off by default, the exact sampler is cache="none", threshold=0):
     cache="prefix": each block's first step forwards the whole canvas and caches every layer's keys/values;
@@ -110,46 +116,54 @@ def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps:
         # pinned positions are not MASK, so they never enter the budget of their block
         n_masked = (x[:, lo:hi] == mask_id).sum(1)  # (B,)
         schedule = num_transfer_tokens(n_masked, steps_per_block)  # (B, steps_per_block)
-        active = schedule.sum(0).tolist()  # one host sync per block, none per step
+        # candidates from w on: the first position still MASK in any row (lo, unless the model wrote a MASK)
+        first = (x[:, P:hi] == mask_id).any(0).long().argmax()  # 0 when none: then nothing is scheduled
+        *active, first = torch.cat([schedule.sum(0), first[None]]).tolist()  # one host sync per block
+        w = min(P + first, lo)
         for i in range(steps_per_block):
             if active[i] == 0:  # nothing to unmask in any row (a block full of hints): skip the forward
                 continue
             # the whole canvas (and a cache refresh)?
             full = kv is None or i % (refresh or steps_per_block) == 0
-            s, e = (0, T) if full else (lo, T if cache == "prefix" else hi)  # forward rows s..e
+            s, e = (0, T) if full else (w, T if cache == "prefix" else hi)  # forward rows s..e
             if kv is not None:
                 kv.start = s
             with ctx:
-                # (B, block_len, V): the logits of the block only
-                logits = model(x[:, s:e], pad_mask, out=(lo - s, hi - s), kv=kv)
-            logits = logits.double()  # float64: low-precision Gumbel noise hurts quality (LLaDA generate.py)
-            # (B, block_len, V): one exp pass serves the noise and the confidence
-            probs = F.softmax(logits, dim=-1)
+                logits = model(x[:, s:e], pad_mask, out=(w - s, hi - s), kv=kv)  # (B, hi - w, V)
+            # float64, as LLaDA's add_gumbel_noise: low-precision Gumbel noise improves perplexity but hurts
+            # generation quality (arXiv:2409.02908). The confidence softmax is float64 too, as IGPO's sampler
+            # takes it (utils/generate.py:883); LLaDA's generate.py takes it in the logits' dtype (bf16 on a
+            # GPU), where more confidences tie
+            logits = logits.double()
+            probs = F.softmax(logits, dim=-1)  # one exp pass serves the noise and the confidence
             if temperature > 0:
                 # Gumbel-max: argmax p / (-log u)^tau == argmax exp(l) / (-log u)^tau (LLaDA's; p is exp(l)
                 # over a per-row constant) == argmax l/tau + Gumbel, an exact sample at tau
                 u = torch.rand(logits.shape, dtype=torch.float64, device=device, generator=generator)
-                x0 = (probs / (-torch.log(u)) ** temperature).argmax(-1)  # (B, block_len)
+                x0 = (probs / (-torch.log(u)) ** temperature).argmax(-1)  # (B, hi - w)
             else:
                 x0 = logits.argmax(-1)
             if remasking == "low_confidence":  # confidence = untempered probability of the sampled token
                 conf = probs.gather(-1, x0[..., None]).squeeze(-1)
             else:
                 conf = torch.rand(x0.shape, dtype=torch.float64, device=device, generator=generator)
-            masked = x[:, lo:hi] == mask_id
+            masked = x[:, w:hi] == mask_id
             conf = torch.where(masked, conf, -torch.inf)
             # unmask the schedule[:, i] most confident masked positions of each row
             order = conf.argsort(dim=-1, descending=True, stable=True)
-            places = torch.arange(block_len, device=device).expand(B, -1)  # (B, block_len): 0, 1, 2, ...
+            places = torch.arange(hi - w, device=device).expand(B, -1)  # (B, hi - w): 0, 1, 2, ...
             rank = torch.empty_like(order).scatter_(1, order, places)  # each position's place in the order
             take = rank < schedule[:, i:i + 1]
             if threshold > 0:  # earlier steps may have taken more than scheduled: masked positions only
                 take = (take | (conf > threshold)) & masked
-            x[:, lo:hi] = torch.where(take, x0, x[:, lo:hi])
+            x[:, w:hi] = torch.where(take, x0, x[:, w:hi])
             if on_step is not None:
                 on_step(x[:, P:])
-            if threshold > 0 and not (x[:, lo:hi] == mask_id).any():  # the block is done in every row
+            if threshold > 0 and not (x[:, w:hi] == mask_id).any():  # the block is done in every row
                 break
+        if eos_fill and bool((x[:, lo:hi] == pad_id).all()):  # a host sync per block, only with eos_fill
+            x[:, P:] = torch.where(x[:, P:] == mask_id, pad_id, x[:, P:])
+            break
     return x[:, P:]
 
 

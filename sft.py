@@ -24,7 +24,7 @@ import torch.nn.functional as F
 import common as C
 import model as M
 from common import (Runtime, gathered, kept_log, load_optimizer, locked, parse_args, print0, resume_point,
-                    run_main, save_checkpoint, setup, shard)
+                    run_main, save_checkpoint, setup, shard, stream_seed)
 from data import TASKS, get_task
 from data.rewrite import load_rewritten
 from data.tokenizer import EOS, MASK, chat, get_tokenizer, special_id
@@ -116,9 +116,9 @@ def lr_at(step: int, cfg: Config) -> float:
 
 def get_batch(data, step: int, cfg: Config, rt: Runtime, pad_id: int):
     """This rank's slice of the global batch of `step`: a function of (seed, step) only."""
-    rng = random.Random(cfg.seed * 1_000_003 + step)
+    rng = random.Random(stream_seed(cfg.seed, step, -1, "sft_rows"))  # the global batch: alike on every rank
     rows = [data[rng.randrange(len(data))] for _ in range(cfg.batch_size)]
-    g = torch.Generator().manual_seed(cfg.seed * 1_000_003 + step)
+    g = torch.Generator().manual_seed(stream_seed(cfg.seed, step, -1, "sft_noise"))
     t, u = torch.rand(cfg.batch_size, generator=g), torch.rand(cfg.batch_size, cfg.gen_len, generator=g)
     per = cfg.batch_size // rt.world_size
     sl = slice(rt.rank * per, (rt.rank + 1) * per)

@@ -19,6 +19,7 @@ import os
 import random
 import time
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 import torch
 import torch.distributed as dist
@@ -27,8 +28,8 @@ import torch.nn.functional as F
 import common as C
 import model as M
 from common import (Runtime, gathered, kept_log, load_optimizer, locked, parse_args, print0, resume_point,
-                    run_main, save_checkpoint, setup, shard)
-from data import TASKS, arith, get_task
+                    run_main, save_checkpoint, setup, shard, stream_seed)
+from data import TASKS, arith, files, get_task, grader
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from eval import evaluate, generate
 from sample import check_settings, left_pad
@@ -48,7 +49,7 @@ class Config:
     mu: int = 4                   # optimizer steps per round on the same rollouts (old log-probs frozen)
     # tiny: 1e-4 undid the SFT (0.615 -> 0.415 held-out in 40 steps), 1e-5 improves it
     lr: float = 1e-5
-    warmup: int = 2               # linear warmup (rounds), then constant
+    warmup: int = 2               # linear warmup (rounds; optimizer steps with lr_schedule=linear)
     weight_decay: float = 0.1
     grad_clip: float = 0.2
     beta: float = 0.01            # k3 KL to the reference (initial) policy; 0 = no reference forward
@@ -71,10 +72,17 @@ class Config:
     replace_frac: float = 0.5     # lambda: replace at most floor(lambda * G) wrong rollouts
     entropy_keep: float = 0.2     # of each sample's hint positions keep the top fraction by entropy
     # the official code's deviations from the paper (IGPO.md B.5.4, B.10), all off by default
-    hint_with_answer: bool = False   # hints from the full trace, final answer included (answer leakage)
+    hint_with_answer: bool = False   # hints: "<reasoning>\n" + the raw MetaMathQA response (the answer in it)
     hint_stretch: bool = False       # stretched placement (x<=1.5, gaps<=100) and a 30-token free tail
     hint_reveal_last: bool = False   # reveal N - floor((1-eta)N) chunks plus always the last one
+    hint_rechunk: bool = False       # chunk the trace anew for each inpainted rollout (paper: once per group)
     ratio_all_positions: bool = False  # GSPO ratio averaged over all positions, not the kept ones
+    reward: str = "ours"             # "official": the first \boxed{} only, by string (grader.official_reward)
+    lr_schedule: str = "constant"    # "linear": HF's (the official): warmup optimizer steps, then decay to 0
+    eos_fill: bool = False           # rollouts: the official sampler's early exit (sample.py)
+    # where ours is the official code's and the paper or d1 differ
+    loss_agg: str = "token"          # token mean within each group; "sequence": each row's, then the mean
+    completion_mask: bool = False    # d1: positions after the first EOS leave the loss, KL and GSPO mean
     # toy task: difficulty mix of the RL prompts (the hard ones: 1-3 are mostly solved)
     levels: str = "4,5,6"
     eval_interval: int = 10
@@ -113,7 +121,9 @@ RULES = dict(  # checked right after parsing, before any work or writing (common
     chunk_max=((lambda v, c: v >= c.chunk_min), ">= --chunk_min"), replace_frac=C.between(0, 1),
     entropy_keep=C.between(0, 1), levels=C.int_list(1, arith.MAX_LEVEL), eval_interval=C.at_least(1),
     n_eval=C.at_least(0), ckpt_interval=C.at_least(0), device=C.DEVICE, dtype=C.one_of("float32", "bfloat16"),
-    lora_r=C.at_least(0), lora_alpha=C.at_least(0), lora_dropout=C.between(0, 1), lora_targets=C.LORA_TARGETS)
+    lora_r=C.at_least(0), lora_alpha=C.at_least(0), lora_dropout=C.between(0, 1), lora_targets=C.LORA_TARGETS,
+    reward=C.one_of("ours", "official"), lr_schedule=C.one_of("constant", "linear"),
+    loss_agg=C.one_of("token", "sequence"))
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -135,16 +145,18 @@ def hint_chunks(n_tokens: int, rng: random.Random, lo: int, hi: int) -> list[tup
     return chunks
 
 
-def hint_canvas(trace_ids: list[int], gen_len: int, eta: float, rng: random.Random, cfg: Config,
-                mask_id: int):
-    """IGPO's hint canvas (IGPO.md B.5, Eq. 4): floor(eta * N) of the N chunks revealed at their trace
-    positions -> pinned (gen_len,) with mask_id where free."""
+def hint_room(gen_len: int, cfg: Config) -> int:
+    return gen_len - 30 if cfg.hint_stretch else gen_len  # the official code never hints the last 30 slots
+
+
+def hint_canvas(trace_ids: list[int], chunks: list[tuple[int, int]], gen_len: int, eta: float,
+                rng: random.Random, cfg: Config, mask_id: int):
+    """IGPO's hint canvas (IGPO.md B.5, Eq. 4): floor(eta * N) of the trace's N chunks (hint_chunks) revealed
+    at their trace positions -> pinned (gen_len,) with mask_id where free."""
     pinned = torch.full((gen_len,), mask_id, dtype=torch.long)
-    limit = gen_len - 30 if cfg.hint_stretch else gen_len  # the official code never hints the last 30 slots
-    chunks = hint_chunks(min(len(trace_ids), limit), rng, cfg.chunk_min, cfg.chunk_max)
     if not chunks:
         return pinned
-    N = len(chunks)
+    N, limit = len(chunks), hint_room(gen_len, cfg)
     if cfg.hint_reveal_last:  # official: hide floor((1-eta)N), and the last chunk is always shown
         shown = set(range(N)) - set(rng.sample(range(N), int(N * (1 - eta)))) | {N - 1}
     else:
@@ -199,11 +211,21 @@ def token_logprobs(model, prompts, pad_id, mask_id, gen_len, completions, group_
     return out, ent.repeat_interleave(group_size, 0)
 
 
-def policy_loss(logp, old_logp, ref_logp, adv, m, cfg: Config):
-    """Clipped surrogate + beta * k3 KL, token mean over the kept positions m (IGPO.md B.4).
-    logp/old_logp/ref_logp (B, L), adv (B,), m (B, L) float. Returns loss, kl, clip fraction."""
+def upto_eos(comps, eos_id: int):
+    """d1's completion mask (B, L) bool: the positions up to and including the first EOS (all when none)."""
+    is_eos = comps == eos_id
+    first = torch.where(is_eos.any(1), is_eos.int().argmax(1), comps.shape[1])  # (B,)
+    return torch.arange(comps.shape[1], device=comps.device) <= first[:, None]
+
+
+def policy_loss(logp, old_logp, ref_logp, adv, m, cfg: Config, valid=None):
+    """Clipped surrogate + beta * k3 KL over the kept positions m (IGPO.md B.4): a token mean over all of them
+    (the official code), or with loss_agg="sequence" each row's mean, then the mean over the rows (the
+    paper's Eq. 3/5; a row with nothing kept adds 0). logp/old_logp/ref_logp (B, L), adv (B,), m (B, L) float;
+    valid (B, L) float: the positions that count at all (d1's completion mask), None = all.
+    Returns loss, kl, clip fraction, each aggregated alike."""
     if cfg.ratio == "sequence":  # GSPO: one ratio per sequence, exp of the mean log-ratio
-        w = torch.ones_like(m) if cfg.ratio_all_positions else m
+        w = m if not cfg.ratio_all_positions else torch.ones_like(m) if valid is None else valid
         ratio = torch.exp(((logp - old_logp) * w).sum(1) / w.sum(1).clamp(min=1))[:, None].expand_as(logp)
     else:
         ratio = torch.exp(logp - old_logp)
@@ -215,22 +237,61 @@ def policy_loss(logp, old_logp, ref_logp, adv, m, cfg: Config):
         d = ref_logp - logp
         kl = torch.exp(d) - d - 1  # k3 estimator, >= 0
         per_tok = per_tok + cfg.beta * kl
-    denom = m.sum().clamp(min=1)
-    clip_frac = ((ratio != clipped).float() * m).sum() / denom
-    return (per_tok * m).sum() / denom, (kl * m).sum() / denom, clip_frac
+    if cfg.loss_agg == "sequence":
+        weight = m / m.sum(1, keepdim=True).clamp(min=1) / m.shape[0]  # (B, L)
+    else:
+        weight = m / m.sum().clamp(min=1)
+    return (per_tok * weight).sum(), (kl * weight).sum(), ((ratio != clipped).float() * weight).sum()
 
 
-def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random, seed: int) -> dict:
+def lr_at(k: int, cfg: Config) -> float:
+    """The lr of optimizer step k (mu per round). constant (ours): linear warmup over `warmup` rounds, then
+    flat. linear (the official, HF's get_linear_schedule_with_warmup, B.9): k / warmup over the first
+    `warmup` optimizer steps (0 at the first), then a straight line to 0 at max_steps * mu."""
+    if cfg.lr_schedule == "constant":
+        return cfg.lr * min(1.0, (k // cfg.mu + 1) / max(1, cfg.warmup))
+    total = cfg.max_steps * cfg.mu
+    if k < cfg.warmup:
+        return cfg.lr * k / max(1, cfg.warmup)
+    return cfg.lr * max(0.0, (total - k) / max(1, total - cfg.warmup))
+
+
+def graded(task, reward: str):
+    """The task as training scores it: its own grader ("ours", which evaluation uses too), or "official":
+    IGPO's reward_func.py (grader.official_reward: 3.0 for the first \\boxed{} equal as a string after the
+    official normalisation, plus the format terms), whose correctness then drives the all-wrong trigger and
+    the replacement too. Official only for tasks graded by data/grader.py: the toy task has no box."""
+    if reward == "ours":
+        return task
+    if reward != "official":
+        raise ValueError(f"--reward={reward}: expected ours or official")
+    if getattr(task, "reward", None) is not files.reward:
+        raise ValueError(f"--reward=official grades \\boxed{{}} answers; task {task.__name__} has none "
+                         "(--reward=ours)")
+    correct = lambda text, ex: grader.official_correct(text, ex["answer"])  # noqa: E731
+    reward = lambda text, ex: grader.official_reward(text, ex["answer"])  # noqa: E731
+    return SimpleNamespace(**{**vars(task), "correct": correct, "reward": reward})
+
+
+def mask_seeds(cfg: Config, step: int, rank: int) -> list[int]:
+    """d1's prompt-mask seeds of a round: one per inner iteration when prompts are masked, else one."""
+    n = cfg.mu if cfg.p_mask_prompt > 0 else 1
+    return [stream_seed(cfg.seed, step, rank, f"prompt_mask/{it}") for it in range(n)]
+
+
+def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random, step: int) -> dict:
     """G rollouts per prompt, scored; then IGPO: every group whose G rollouts are all wrong is re-sampled
     with hint chunks pinned (G inpainted rollouts), and up to floor(replace_frac * G) of its (wrong)
-    rollouts are replaced by correct inpainted ones. Returns completions (n*G, L), rewards/correct
-    (n, G), hint_mask (n*G, L), decoded texts (hints marked), and IGPO's counters."""
+    rollouts are replaced by correct inpainted ones. rng: the round's hint stream (chunks, eta, choices).
+    Returns completions (n*G, L), rewards/correct (n, G), hint_mask (n*G, L), decoded texts (hints
+    marked), and IGPO's counters."""
     G, L, mask_id = cfg.group_size, cfg.gen_len, special_id(enc, MASK)
     rows = [p for p in prompts for _ in range(G)]  # groups are contiguous rows
-    # sample()'s remasking rule and approximate KV cache
-    kw = dict(remasking=cfg.remasking, cache=cfg.rollout_cache, refresh=cfg.rollout_refresh)
-    sampled = generate(model, rt, enc, rows, L, cfg.block_len, cfg.steps, cfg.temperature, seed=seed,
-                       desc="rollouts", **kw)
+    # sample()'s remasking rule, approximate KV cache and the official early exit
+    kw = dict(remasking=cfg.remasking, cache=cfg.rollout_cache, refresh=cfg.rollout_refresh,
+              eos_fill=cfg.eos_fill)
+    sampled = generate(model, rt, enc, rows, L, cfg.block_len, cfg.steps, cfg.temperature,
+                       seed=stream_seed(cfg.seed, step, rt.rank, "rollouts"), desc="rollouts", **kw)
     comps = torch.tensor(sampled, device=rt.device)  # (n*G, L)
     texts = [decode(enc, c) for c in comps.tolist()]
     correct = torch.tensor([task.correct(t, exs[i // G]) for i, t in enumerate(texts)]).view(-1, G)
@@ -241,17 +302,22 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
     groups = torch.nonzero(all_wrong).flatten().tolist() if cfg.inpaint else []
     n_replaced, hint_fracs = 0, []
     if groups:
-        pins = []
+        pins, lo, hi = [], cfg.chunk_min, cfg.chunk_max
+        # the official hint text; the toy task has none of its own: its whole target, answer included
+        official = getattr(task, "official_hint", task.target)
         for g in groups:
-            text = task.target(exs[g]) if cfg.hint_with_answer else task.hint(exs[g])
-            trace = enc.encode_ordinary(text)
-            for eta in sorted(rng.uniform(cfg.eta_low, cfg.eta_high) for _ in range(G)):
-                pins.append(hint_canvas(trace, L, eta, rng, cfg, mask_id))
+            trace = enc.encode_ordinary(official(exs[g]) if cfg.hint_with_answer else task.hint(exs[g]))
+            n = min(len(trace), hint_room(L, cfg))
+            etas = sorted(rng.uniform(cfg.eta_low, cfg.eta_high) for _ in range(G))
+            once = None if cfg.hint_rechunk else hint_chunks(n, rng, lo, hi)  # the paper: one cut per group
+            for eta in etas:
+                chunks = once if once is not None else hint_chunks(n, rng, lo, hi)  # official: per rollout
+                pins.append(hint_canvas(trace, chunks, L, eta, rng, cfg, mask_id))
         pins = torch.stack(pins)  # (len(groups)*G, L)
         hint_fracs = (pins != mask_id).float().mean(1).tolist()
         inp_rows = [prompts[g] for g in groups for _ in range(G)]
         inp = generate(model, rt, enc, inp_rows, L, cfg.block_len, cfg.steps, cfg.temperature, pinned=pins,
-                       seed=seed + 7, desc="inpaint", **kw)
+                       seed=stream_seed(cfg.seed, step, rt.rank, "inpaint"), desc="inpaint", **kw)
         inp_texts = [decode(enc, c) for c in inp]  # decoded once: scored here, rewarded below
         for k, g in enumerate(groups):
             ok = [j for j in range(G) if task.correct(inp_texts[k * G + j], exs[g])]
@@ -269,23 +335,27 @@ def rollouts(model, rt, task, enc, exs, prompts, cfg: Config, rng: random.Random
 
 
 def update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg: Config, step: int, pad_id: int,
-           mask_id: int):
-    """mu optimizer steps on one round's rollouts. olds/refs: per prompt-mask seed, (old logp, entropy) and
-    ref logp (n*G, L). The loss is a token mean within each group, then a mean over groups (IGPO.md B.4);
-    each rank averages its own groups and FSDP averages the ranks. Returns (loss, kl, clip frac), grad
-    norm."""
-    G, n_old = cfg.group_size, len(olds)
+           mask_id: int, valid=None):
+    """mu optimizer steps on one round's rollouts. olds/refs: per prompt-mask seed (mask_seeds), (old logp,
+    entropy) and ref logp (n*G, L); keep (n*G, L) the kept positions, valid d1's completion mask or None. The
+    loss is aggregated within each group (policy_loss), then averaged over groups (IGPO.md B.4); each rank
+    averages its own groups and FSDP averages the ranks. Returns (loss, kl, clip frac), grad norm."""
+    G, n_old, seeds = cfg.group_size, len(olds), mask_seeds(cfg, step, rt.rank)
     stats = torch.zeros(3, device=rt.device)
+    torch.manual_seed(stream_seed(cfg.seed, step, rt.rank, "dropout"))  # LoRA dropout draws from torch's own
     for it in range(cfg.mu):
+        for group in opt.param_groups:
+            group["lr"] = lr_at(step * cfg.mu + it, cfg)
         with rt.ctx:
             logp = token_logprobs(model, prompts, pad_id, mask_id, cfg.gen_len, comps, G, cfg.p_mask_prompt,
-                                  step * 97 + it % n_old)
+                                  seeds[it % n_old])
         per_group = []
         for g in range(len(prompts)):
             s = slice(g * G, (g + 1) * G)
             ref = None if refs is None else refs[it % n_old][s]
             old = olds[it % n_old][0][s]  # (G, L); olds[...][1] is the entropy
-            per_group.append(torch.stack(policy_loss(logp[s], old, ref, adv[s], keep[s], cfg)))
+            loss = policy_loss(logp[s], old, ref, adv[s], keep[s], cfg, None if valid is None else valid[s])
+            per_group.append(torch.stack(loss))
         out = torch.stack(per_group).mean(0)
         out[0].backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
@@ -324,6 +394,7 @@ def main(argv=None):
 
 def train_loop(cfg: Config, rt: Runtime) -> dict:
     """The run, inside its folder's lock: resume point, model, data, steps, summary."""
+    task = graded(get_task(cfg.task), cfg.reward)  # the training reward: ours or the official one
     n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
     start = resume_point(cfg, rt) if cfg.resume else 0
     resume = start > 0
@@ -348,7 +419,6 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     model, ref = shard(model, rt), (shard(ref, rt) if ref is not None else None)
     enc = get_tokenizer(model.config.tokenizer)
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
-    task = get_task(cfg.task)
     kw = dict(levels=tuple(int(v) for v in cfg.levels.split(","))) if cfg.task == "toy" else {}
     eval_task = get_task(cfg.eval_task or cfg.task)
     train, test = task.load("train", **kw), eval_task.load("test")[: cfg.n_eval]
@@ -393,38 +463,38 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     for step in range(start, cfg.max_steps):
         t0 = time.time()
         # ---- prompts for this rank: a function of (seed, step) only, so --resume continues exactly
-        picks = random.Random(f"{cfg.seed}-{step}").sample(range(len(train)), cfg.prompts_per_step)
+        picks = random.Random(stream_seed(cfg.seed, step, -1, "prompts"))  # alike on every rank
+        picks = picks.sample(range(len(train)), cfg.prompts_per_step)
         exs = [train[i] for i in picks[rt.rank * n_local:(rt.rank + 1) * n_local]]
-        rng = random.Random(f"{cfg.seed}-{step}-{rt.rank}")
+        rng = random.Random(stream_seed(cfg.seed, step, rt.rank, "hints"))
         prompts = [chat(enc, task.prompt(ex, "train")) for ex in exs]
         model.eval()
         # ranks re-roll different numbers of all-wrong groups: `gathered` keeps the weights unsharded so
         # uneven forward counts cannot deadlock FSDP (STYLE.md 3.4), instead of padding to lockstep
         with gathered(model):
-            r = rollouts(model, rt, task, enc, exs, prompts, cfg, rng, seed=cfg.seed * 100003 + step)
+            r = rollouts(model, rt, task, enc, exs, prompts, cfg, rng, step)
             comps, rewards, correct = r["comps"], r["rewards"], r["correct"]
             hint_mask, texts = r["hint_mask"], r["texts"]
             t_gen = time.time() - t0  # sampling (and scoring) only: the completions have come to the host
             adv = group_advantages(rewards, cfg.std_norm).flatten().to(rt.device)  # (n*G,)
             # ---- old and reference log-probs, frozen for the mu updates; one forward per distinct prompt
-            n_old = cfg.mu if cfg.p_mask_prompt > 0 else 1  # d1: one prompt mask per inner iteration
-            mask_seeds = [step * 97 + it for it in range(n_old)]
+            seeds = mask_seeds(cfg, step, rt.rank)  # d1: one prompt mask per inner iteration
             logp_args = (prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt)  # all but model and seed
             with torch.no_grad(), rt.ctx:
-                olds = [token_logprobs(model, *logp_args, seed, with_entropy=True) for seed in mask_seeds]
+                olds = [token_logprobs(model, *logp_args, seed, with_entropy=True) for seed in seeds]
                 with M.lora_off(model) if cfg.lora_r else contextlib.nullcontext():
                     refs = None
                     if cfg.beta > 0:
-                        refs = [token_logprobs(ref or model, *logp_args, seed) for seed in mask_seeds]
+                        refs = [token_logprobs(ref or model, *logp_args, seed) for seed in seeds]
         keep = entropy_filter(hint_mask, olds[0][1], cfg.entropy_keep).float()  # (n*G, L)
+        valid = upto_eos(comps, eos_id).float() if cfg.completion_mask else None  # d1's completion mask
+        keep = keep if valid is None else keep * valid
         t_roll = time.time() - t0  # + the old/reference log-prob forwards (the entropy filter waits for them)
         # ---- mu optimizer steps on this round's rollouts
         model.train()
-        lr = cfg.lr * min(1.0, (step + 1) / max(1, cfg.warmup))
-        for group in opt.param_groups:
-            group["lr"] = lr
         stats, gnorm = update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg, step, eos_id,
-                              mask_id)
+                              mask_id, valid)
+        lr = lr_at(step * cfg.mu, cfg)  # logged: the lr of the round's first optimizer step
         t_train = time.time() - t0 - t_roll
         # ---- metrics over all ranks
         n_inp = len(r["hint_fracs"])

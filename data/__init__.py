@@ -12,6 +12,7 @@ Tasks. Every task is a module in this package with the same small interface:
     reward(text, example) -> float         the RL reward (correctness, plus format where used)
     hint(example) -> str                   IGPO's hint text: target(example) up to and without the final
                                            answer, aligned with target() (its tokens keep their positions)
+    official_hint(example) -> str          (optional) the official code's hint text, answer included
 
 `get_task(name)` imports the module by name; an unknown name lists the known ones.
 """

@@ -165,3 +165,12 @@ def hint(example: dict) -> str:
     # their positions in the reference response; traces without a box (GSM8K's, whose "#### X" line load()
     # drops) come back whole, and tasks without traces (AMC) give ''
     return "<reasoning>\n" + grader.remove_boxes(example["trace"]) if example["trace"] else ""
+
+
+def official_hint(example: dict) -> str:
+    # the official code's hint text (IGPO.md B.5.2): "<reasoning>\n" + the raw MetaMathQA response, its final
+    # answer line(s) included (--hint_with_answer); rows of other files get a response shaped as MATH_AnsAug's
+    response = example.get("response")
+    if response is None and example["trace"]:
+        response = f"{example['trace']}\nThe answer is: {example['answer']}"
+    return "<reasoning>\n" + response if response else ""

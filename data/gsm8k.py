@@ -10,7 +10,9 @@ calculator annotations; both are dropped from the trace, and the answer loses it
      "answer": "72", "id": "gsm8k/train/0"}
 
 hint() gives the whole trace (it only cuts boxes, and GSM8K has none): the "#### X" line is already gone,
-though the last step still computes the number, as any complete trace must.
+though the last step still computes the number, as any complete trace must. official_hint() is the trace as
+a MetaMathQA GSM_AnsAug response would give it to the official code: "<reasoning>\n" + trace +
+"\n#### X\nThe answer is: X" (the answer twice, no box).
 """
 import re
 
@@ -31,3 +33,8 @@ def load(split: str, path=None) -> list[dict]:
         rows.append({"question": need(row, "question", where), "trace": trace,
                      "answer": answer.strip().replace(",", ""), "id": f"gsm8k/{split}/{i}"})
     return rows
+
+
+def official_hint(example: dict) -> str:
+    a = example["answer"]
+    return f"<reasoning>\n{example['trace']}\n#### {a}\nThe answer is: {a}"

@@ -13,7 +13,8 @@ a multi-part answer, and then this keeps only the last part). hint() cuts every 
 trace, with a "$...$" wrapping it alone: the hint above is "We have $2^6=64$, so $\log_2 64 = $.".
 """
 from data import grader
-from data.files import correct, hint, need, prompt, records, reward, target  # noqa: F401 (the task interface)
+from data.files import need, records
+from data.files import correct, hint, official_hint, prompt, reward, target  # noqa: F401 (task interface)
 
 FILES = {"train": "math_train.jsonl", "test": "math500_test.jsonl"}
 

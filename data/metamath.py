@@ -14,12 +14,13 @@ One raw record (a GSM_AnsAug row; MATH rows have LaTeX and usually a \\boxed{} b
 becomes
     {"question": "The town of Belize has 400 homes. ...",
      "trace": "One fourth of the town's homes are white, ... is 300 - 60 = 240.",
-     "answer": "240", "type": "GSM_AnsAug"}
+     "answer": "240", "type": "GSM_AnsAug", "response": "One fourth ... #### 240\\nThe answer is: 240"}
 
 The answer is the official code's: the text after the LAST "The answer is:", else after the last "####",
 else the whole response, stripped. Unlike the official code (which keeps the full response as the
 reasoning, B.5.4), the trace drops the final "The answer is: X" line and every "#### X" line, so hints and
-SFT targets do not carry the answer twice. prompt/target/correct/reward/hint are the tasks' shared ones
+SFT targets do not carry the answer twice; the raw response stays as "response" for the official hint
+(--hint_with_answer). prompt/target/correct/reward/hint/official_hint are the tasks' shared ones
 (data/files.py); hint also cuts the \\boxed{} answer that most MATH_AnsAug traces contain.
 """
 import os
@@ -29,7 +30,7 @@ import urllib.request
 from pathlib import Path
 
 from data import files
-from data.files import correct, hint, prompt, reward, target  # noqa: F401 (the shared task interface)
+from data.files import correct, hint, official_hint, prompt, reward, target  # noqa: F401 (the task interface)
 
 FILENAME = "MetaMathQA-395K.json"  # ~396 MB
 URL = "https://huggingface.co/datasets/meta-math/MetaMathQA/resolve/main/MetaMathQA-395K.json"
@@ -84,5 +85,5 @@ def load(split: str = "train", path=None) -> list[dict]:
             continue  # other augmentation types; later responses to an already-kept query
         seen.add(query)
         trace, answer = split_response(response)
-        rows.append({"question": query, "trace": trace, "answer": answer, "type": kind})
+        rows.append({"question": query, "trace": trace, "answer": answer, "type": kind, "response": response})
     return rows

@@ -2,13 +2,19 @@
 rollouts with inpainting. Run: python -m pytest -q tests/test_igpo.py"""
 import math
 import random
+import sys
 from types import SimpleNamespace
 
+import pytest
 import torch
 
+import model as M
 import train_igpo as T
 from common import Runtime
+from conftest import REPO, TINY
 from data.tokenizer import decode
+
+RT = Runtime(0, 1, torch.device("cpu"), __import__("contextlib").nullcontext())
 
 
 def test_equal_rewards_give_zero_advantage():
@@ -28,7 +34,7 @@ def test_hint_chunks_are_5_to_10_tokens_and_floor_eta_n_are_revealed_in_place():
         assert all(5 <= e - s <= 10 for s, e in chunks) and chunks[0][0] == 0
         assert all(a[1] == b[0] for a, b in zip(chunks, chunks[1:])) and len(trace) - chunks[-1][1] < 5
         eta = rng.uniform(0.2, 0.6)
-        pinned = T.hint_canvas(trace, 64, eta, random.Random(seed), cfg, mask_id=-1)
+        pinned = T.hint_canvas(trace, chunks, 64, eta, random.Random(seed), cfg, mask_id=-1)
         pos = torch.nonzero(pinned != -1).flatten()
         assert all(pinned[p].item() == trace[p] for p in pos)  # every pin sits at its trace position
         revealed = [c for c in chunks if (pinned[c[0]:c[1]] != -1).all()]
@@ -43,7 +49,9 @@ def test_no_answer_token_is_pinned():
     hint = enc.encode_ordinary(arith.hint(ex))
     answer_start = len(enc.encode_ordinary(ex["trace"])) - len(ex["answer"])
     for seed in range(30):
-        pinned = T.hint_canvas(hint, 32, 0.99, random.Random(seed), cfg, mask_id=-1)
+        rng = random.Random(seed)
+        chunks = T.hint_chunks(len(hint), rng, cfg.chunk_min, cfg.chunk_max)
+        pinned = T.hint_canvas(hint, chunks, 32, 0.99, rng, cfg, mask_id=-1)
         assert (pinned[answer_start:] == -1).all()
 
 
@@ -51,13 +59,15 @@ def test_official_reveal_count_and_stretch_flags():
     cfg = T.Config(hint_reveal_last=True, hint_stretch=True)
     trace = list(range(1000, 1100))
     for seed in range(20):
-        pinned = T.hint_canvas(trace, 256, 0.2, random.Random(seed), cfg, mask_id=-1)
+        rng = random.Random(seed)
+        chunks = T.hint_chunks(100, rng, 5, 10)
+        pinned = T.hint_canvas(trace, chunks, 256, 0.2, rng, cfg, mask_id=-1)
         assert (pinned[226:] == -1).all()  # the 30-token free tail
         pos = torch.nonzero(pinned != -1).flatten()
         orig = pinned[pos] - 1000  # which trace token sits where
         # trace order kept, pushed right by the stretch
         assert (orig.diff() > 0).all() and (pos >= orig).all()
-        last = T.hint_chunks(100, random.Random(seed), 5, 10)[-1]
+        last = chunks[-1]
         assert set(range(*last)) <= set(orig.tolist())  # the last chunk is always revealed
         assert pos[0] == int(orig[0] * 1.5)  # 226/100 tokens: stretched by the 1.5 cap
 
@@ -124,7 +134,7 @@ def test_inpainting_fires_only_for_all_wrong_groups_and_replaces_with_correct_ro
     orig = T.generate
     T.generate = lambda *a, **k: calls.append(len(a[3])) or orig(*a, **k)
     try:
-        r = T.rollouts(tiny, rt, fake_task(), enc, exs, prompts, cfg, random.Random(0), seed=0)
+        r = T.rollouts(tiny, rt, fake_task(), enc, exs, prompts, cfg, random.Random(0), 0)
     finally:
         T.generate = orig
     assert r["all_wrong"].tolist() == [False, True, True]
@@ -147,3 +157,120 @@ def test_grpo_never_inpaints(tiny, enc):
     r = T.rollouts(tiny, rt, fake_task(), enc, exs, prompts, cfg, random.Random(0), 0)
     assert r["all_wrong"].all() and r["n_replaced"] == 0 and not r["hint_mask"].any()
 
+
+def test_loss_aggregation_token_mean_or_the_papers_row_means():
+    """Token mean over the group's kept positions (official code), or per row, then over rows (Eq. 3/5)."""
+    logp = torch.tensor([[-1.0, -2.0, -0.5], [-0.2, -0.3, -0.4]])
+    old = torch.tensor([[-1.1, -1.8, -0.5], [-0.2, -0.5, -0.4]])
+    adv = torch.tensor([1.0, -2.0])
+    m = torch.tensor([[1.0, 0.0, 0.0], [1.0, 1.0, 1.0]])
+    cfg = dict(beta=0.0, ratio="token")
+    per = [[-min(math.exp(logp[b, t] - old[b, t]) * adv[b],
+                 min(max(math.exp(logp[b, t] - old[b, t]), 0.8), 1.2) * adv[b]) for t in range(3)]
+           for b in range(2)]
+    token = (per[0][0] + sum(per[1])) / 4
+    rows = (per[0][0] / 1 + sum(per[1]) / 3) / 2
+    assert abs(T.policy_loss(logp, old, None, adv, m, T.Config(**cfg))[0].item() - token) < 1e-6
+    got = T.policy_loss(logp, old, None, adv, m, T.Config(**cfg, loss_agg="sequence"))[0].item()
+    assert abs(got - rows) < 1e-6 and abs(token - rows) > 0.01
+
+
+def test_d1_completion_mask_keeps_up_to_the_first_eos_in_loss_kl_and_gspo_mean():
+    eos = 9
+    comps = torch.tensor([[1, eos, 2, eos], [1, 2, 3, 4], [eos, eos, eos, eos]])
+    valid = T.upto_eos(comps, eos)
+    assert valid.tolist() == [[True, True, False, False], [True] * 4, [True, False, False, False]]
+    logp, old = -torch.rand(3, 4, generator=torch.Generator().manual_seed(0)), -torch.ones(3, 4)
+    ref, adv, v = old - 0.5, torch.tensor([1.0, -1.0, 0.5]), valid.float()
+    loss, kl, _ = T.policy_loss(logp, old, ref, adv, v, T.Config(ratio_all_positions=True), v)
+    s = torch.exp(((logp - old) * v).sum(1) / v.sum(1))[:, None]  # GSPO over the valid positions only
+    d = ref - logp
+    k3 = d.exp() - d - 1
+    per = -torch.min(s * adv[:, None], s.clamp(0.8, 1.2) * adv[:, None]) + 0.01 * k3
+    assert torch.allclose(loss, (per * v).sum() / v.sum()) and torch.allclose(kl, (k3 * v).sum() / v.sum())
+
+
+def test_lr_schedules_constant_after_warmup_or_the_official_linear_decay():
+    def hf_linear(step, warmup, total):  # transformers' get_linear_schedule_with_warmup, its lr_lambda
+        if step < warmup:
+            return float(step) / float(max(1, warmup))
+        return max(0.0, float(total - step) / float(max(1, total - warmup)))
+    cfg = T.Config(lr=1.0, mu=4, max_steps=30, warmup=50, lr_schedule="linear")
+    assert all(abs(T.lr_at(k, cfg) - hf_linear(k, 50, 120)) < 1e-12 for k in range(130))
+    const = T.Config(lr=1.0, mu=4, warmup=2)
+    assert [T.lr_at(k, const) for k in range(12)] == [0.5] * 4 + [1.0] * 8  # warmup in rounds
+    # update() sets the lr of every optimizer step: round 3 of 30 -> steps 12..15
+    net = M.build(TINY, "cpu", seed=0)
+    opt, used = torch.optim.AdamW(net.parameters()), []
+    step = opt.step
+    opt.step = lambda: used.append(opt.param_groups[0]["lr"]) or step()
+    prompts, comps = [[5, 6, 7]], torch.randint(0, 256, (2, 8))
+    olds = [(torch.zeros(2, 8), torch.zeros(2, 8))]
+    T.update(net, opt, RT, prompts, comps, olds, None, torch.ones(2), torch.ones(2, 8),
+             T.Config(group_size=2, gen_len=8, mu=4, max_steps=30, warmup=50, lr_schedule="linear", lr=1.0),
+             3, 256, 261)
+    assert used == [hf_linear(k, 50, 120) for k in range(12, 16)]
+
+
+def test_hints_are_cut_once_per_group_unless_hint_rechunk_official_text_included(tiny, enc, monkeypatch):
+    from data import files
+    seen = []
+    canvas = T.hint_canvas
+    monkeypatch.setattr(T, "hint_canvas", lambda trace, chunks, *a: seen.append((trace, chunks)) or
+                        canvas(trace, chunks, *a))
+    ex = {"q": "b", "easy": False, "trace": "one two three four five six seven eight nine ten",
+          "answer": "10", "response": "one two three four five six seven eight nine ten\nThe answer is: 10"}
+    task = fake_task()
+    task.official_hint = files.official_hint
+    from data.tokenizer import chat
+    for rechunk in (False, True):
+        seen.clear()
+        cfg = T.Config(group_size=4, gen_len=96, block_len=32, steps=6, hint_rechunk=rechunk,
+                       hint_with_answer=True, chunk_min=2, chunk_max=4)
+        T.rollouts(tiny, RT, task, enc, [ex], [chat(enc, "b")], cfg, random.Random(0), 0)
+        assert len(seen) == 4 and decode(enc, seen[0][0]) == "<reasoning>\n" + ex["response"]
+        assert (len({tuple(c) for _, c in seen}) == 1) != rechunk  # one segmentation, or one per rollout
+
+
+def completions_of(enc, texts, L):
+    """Token id lists of exactly L tokens (EOS padding), as generate() returns them."""
+    from data.tokenizer import EOS, special_id
+    return [(enc.encode_ordinary(t) + [special_id(enc, EOS)] * L)[:L] for t in texts]
+
+
+def test_official_reward_grades_the_first_box_by_string_and_drives_the_trigger(enc, monkeypatch):
+    from data import arith, gsm8k
+    ex = {"question": "q", "trace": "t", "answer": "72"}
+    ours, official = T.graded(gsm8k, "ours"), T.graded(gsm8k, "official")
+    cases = [("<answer>\n\\boxed{72}\n</answer>", True, True),
+             ("\\boxed{72.0}", True, False),                # compared as strings
+             ("\\boxed{5} then \\boxed{72}", True, False),  # the first box only
+             ("#### 72\nThe answer is: 72", True, False)]   # no box at all
+    for text, by_ours, by_official in cases:
+        assert (ours.correct(text, ex), official.correct(text, ex)) == (by_ours, by_official), text
+    assert official.reward("<reasoning>\nx\n</reasoning>\n<answer>\n\\boxed{72}\n</answer>", ex) == 3.75
+    with pytest.raises(ValueError, match="has none"):
+        T.graded(arith, "official")
+    # rollouts write "\boxed{72.0}" (right for ours, wrong for the official), inpainted ones "\boxed{72}"
+    fake = lambda model, rt, enc_, rows, L, *a, pinned=None, **k: completions_of(  # noqa: E731
+        enc, ["\\boxed{72}" if pinned is not None else "\\boxed{72.0}"] * len(rows), L)
+    monkeypatch.setattr(T, "generate", fake)
+    cfg = T.Config(group_size=4, gen_len=24, block_len=8, steps=8)
+    ex = {**ex, "trace": "3 times 24 is 72"}
+    for task, fired in ((ours, False), (official, True)):
+        r = T.rollouts(None, RT, task, enc, [ex], [[1, 2]], cfg, random.Random(0), 0)
+        assert r["all_wrong"].tolist() == [fired] and r["n_replaced"] == (2 if fired else 0)
+        assert r["correct"].sum().item() == (2 if fired else 4)
+
+
+def test_hint_only_canvases_leak_the_answer_only_from_the_official_text(enc):
+    """runs/hint_only.py on GSM8K-shaped rows: our hints (no answer line) never grade correct alone; the
+    official hint text does by our reward ("#### X" / "The answer is: X" fallbacks), never by the official
+    reward (it has no box)."""
+    sys.path.insert(0, f"{REPO}/runs")
+    import hint_only as H
+    rows = [{"question": "q", "trace": f"She buys {i} apples at 3 dollars each.\nShe pays {i}*3 = {3 * i}.",
+             "answer": str(3 * i)} for i in range(10, 40)]
+    got = H.shares(rows, enc, H.Config())
+    assert got["ours", "paper"] == got["ours", "official"] == (0.0, 0.0)
+    assert all(got["official", p][0] > 0 and got["official", p][1] == 0 for p in H.PLACEMENTS)

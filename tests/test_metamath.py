@@ -44,7 +44,7 @@ def test_answer_is_after_the_last_marker_and_the_trace_drops_answer_lines(rows):
     assert rows["Two markers?"]["answer"] == "8"
     assert rows["Two markers?"]["trace"] == "First try.\nOn reflection 8."
     assert rows["Hash only?"] == {"question": "Hash only?", "trace": "Add them: 10.", "answer": "10",
-                                  "type": "GSM_AnsAug"}
+                                  "type": "GSM_AnsAug", "response": "Add them: 10.\n#### 10"}
     assert rows["No marker?"]["answer"] == "Forty-two"  # the official fallback: the whole response
     assert all("The answer is" not in r["trace"] and "####" not in r["trace"] for r in rows.values())
 
@@ -93,3 +93,9 @@ def test_lookup_via_env_then_a_clear_offline_error(tmp_path, monkeypatch):
         metamath.load()
     assert str(tmp_path / metamath.FILENAME) in str(err.value) and "$NANO_IGPO_DATA" in str(err.value)
     assert list(tmp_path.iterdir()) == []  # no half-written file left behind
+
+
+def test_official_hint_is_reasoning_tag_plus_the_raw_response(rows):
+    # the official code's "reasoning" field (utils/data_utils.py): the whole response, answer lines included
+    assert metamath.official_hint(rows[GSM]) == "<reasoning>\n2 + 3 = <<2+3=5>>5.\n#### 5\nThe answer is: 5"
+    assert metamath.official_hint(rows["No marker?"]) == "<reasoning>\nForty-two"

@@ -7,7 +7,7 @@ import torch
 from safetensors.torch import load_file, save_file
 
 import model as M
-from common import parse_args
+from common import parse_args, stream_seed
 from conftest import TINY
 
 
@@ -31,11 +31,31 @@ def test_logits_slice_equals_full_forward(tiny):
     assert torch.allclose(tiny(x, out=(5, 11)), tiny(x)[:, 5:11], atol=1e-6)
 
 
-def test_left_padded_row_computes_what_the_unpadded_row_does(tiny):
-    x = torch.randint(0, 256, (1, 10))
-    padded = torch.cat([torch.zeros(1, 4, dtype=torch.long), x], 1)
-    mask = torch.tensor([[False] * 4 + [True] * 10])
-    assert torch.allclose(tiny(padded, mask)[:, 4:], tiny(x), atol=1e-5)
+def test_left_padded_rows_compute_bit_for_bit_what_each_row_computes_alone():
+    # the tiny preset's shapes; rows of 16+ tokens (MKL's sgemm rounds otherwise below ~16 rows at K = 384)
+    net = M.build(M.PRESETS["tiny"], "cpu", seed=0).eval()
+    g = torch.Generator().manual_seed(0)
+    rows = [torch.randint(0, 256, (n,), generator=g).tolist() for n in (16, 23, 30, 23, 17)]
+    T = max(map(len, rows))
+    padded = torch.tensor([[0] * (T - len(r)) + r for r in rows])
+    mask = torch.tensor([[False] * (T - len(r)) + [True] * len(r) for r in rows])
+    logits = net(padded, mask)
+    for i, r in enumerate(rows):  # masked pad keys instead (F.sdpa's attn_mask) differ by ~1e-7 here
+        assert torch.equal(logits[i, T - len(r):], net(torch.tensor([r]))[0])
+
+
+def test_rope_is_llada_modelling_code_to_the_bit():
+    """LLaDA's RotaryEmbedding: inv_freq = 1 / theta^(arange(0, d, 2) / d), then cos/sin of cat(freqs, freqs)
+    over a table of positions; theta^(-arange / d) differs by an ulp in 18 of 64 frequencies at the 8B."""
+    with torch.device("meta"):
+        net = M.Transformer(M.PRESETS["llada-8b"])
+    cos, sin = net.rope_table("cpu")
+    d, theta = 128, 500000.0
+    inv_freq = 1.0 / (theta ** (torch.arange(0, d, 2, dtype=torch.float) / d))
+    freqs = torch.einsum("i , j -> i j", torch.arange(4096, dtype=torch.float), inv_freq)
+    positions = torch.cat((freqs, freqs), dim=-1)
+    assert torch.equal(cos, positions.cos()) and torch.equal(sin, positions.sin())
+    assert (theta ** (-torch.arange(0, d, 2, dtype=torch.float) / d) != inv_freq).sum() == 18
 
 
 def test_safetensors_round_trip_is_exact(tiny, tmp_path):
@@ -91,3 +111,15 @@ def test_presets_have_llada_8b_shape():
     shape = (cfg.n_layer, cfg.n_embd, cfg.mlp_hidden, cfg.vocab_size, cfg.rope_theta)
     assert shape == (32, 4096, 12288, 126464, 500000.0)
     assert 8.0e9 < n < 8.1e9
+
+
+def test_random_streams_never_coincide_across_steps_ranks_and_phases():
+    """Every stream of a run (train_igpo, eval, sft) over 2000 steps x ranks -1..7 x phases: all distinct, and
+    the seed + 7 / seed + 1000 * rank coincidences of shifted arithmetic seeds are gone."""
+    phases = ["prompts", "hints", "rollouts", "inpaint", "dropout", "eval", "probes", "eval/256", "sft_rows",
+              "sft_noise"] + [f"prompt_mask/{it}" for it in range(4)]
+    seeds = [stream_seed(1337, step, rank, phase) for step in range(2000) for rank in range(-1, 8)
+             for phase in phases]
+    assert len(set(seeds)) == len(seeds) and all(0 <= s < 2 ** 63 for s in seeds)
+    assert stream_seed(1337, 5, 0, "inpaint") != stream_seed(1337, 12, 0, "rollouts")
+    assert stream_seed(1337, 5, 0, "rollouts") == stream_seed(1337, 5, 0, "rollouts")  # resume draws alike

@@ -182,5 +182,5 @@ def test_rollouts_sample_with_the_configured_remasking(tiny, enc, monkeypatch):
     cfg = T.Config(group_size=2, gen_len=8, block_len=8, steps=4, remasking="random")
     exs = arith.load("train", n=2)
     T.rollouts(tiny, rt, arith, enc, exs, [chat(enc, arith.prompt(ex)) for ex in exs], cfg,
-               __import__("random").Random(0), seed=0)
+               __import__("random").Random(0), 0)
     assert seen and set(seen) == {"random"}

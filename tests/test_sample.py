@@ -1,14 +1,21 @@
-"""Sampler invariants and equality with LLaDA's reference algorithm.
+"""Sampler invariants and equality with LLaDA's reference algorithm and IGPO's early exit.
 Run: python -m pytest -q tests/test_sample.py"""
+from types import SimpleNamespace
+
 import pytest
 import torch
+
+from conftest import TINY
+import model as M
 
 from sample import num_transfer_tokens, sample
 
 
 def reference_generate(model, prompt, gen_len, block_len, steps, mask_id):
     """LLaDA's generate() at temperature 0, written plainly: the whole canvas through the model every
-    step, confidence -inf outside the current block and at unmasked positions, per-row top-k."""
+    step, confidence -inf after the current block and at unmasked positions (a MASK left in an earlier
+    block stays a candidate), per-row top-k. The softmax is float64, as IGPO's sampler (LLaDA: the logits'
+    dtype)."""
     x = torch.cat([prompt, torch.full((prompt.shape[0], gen_len), mask_id)], 1)
     P, n_blocks = prompt.shape[1], gen_len // block_len
     for b in range(n_blocks):
@@ -135,3 +142,109 @@ def test_show_prints_the_whole_canvas_each_step_with_masks_and_pinned_hints_visi
     assert masks == [12, 11, 10, 9, 8, 6, 4, 2, 0]  # block 1: 4 free, one a step; block 2: 8 free, two a step
     assert all(c.startswith("[[ab]]") and c[7:13] == "[[c\u21b5]]" for c in canvases)  # hints never move
     assert all(len(c) == len(canvases[0]) for c in canvases)  # one character a position: columns align
+class Scripted(torch.nn.Module):
+    """A stand-in model: logits = a fixed table over (position, token), scaled down along the canvas (earlier
+    positions are surer), plus `script(x, logits)` on top. Called like the model (pad_mask, out, kv)."""
+
+    def __init__(self, script=lambda x, logits: None, V=16):
+        super().__init__()
+        self.config = SimpleNamespace(max_seq_len=64, n_layer=1)
+        table = torch.randn(64, V, generator=torch.Generator().manual_seed(0))
+        self.table = torch.nn.Parameter(table * torch.linspace(8, 2, 64)[:, None])
+        self.script, self.calls = script, 0
+
+    def forward(self, x, pad_mask=None, out=None, kv=None):
+        logits = self.table[:x.shape[1]].expand(x.shape[0], -1, -1).clone()
+        self.script(x, logits)
+        self.calls += 1
+        return logits if out is None else logits[:, out[0]:out[1]]
+
+
+def test_a_mask_the_model_wrote_in_an_earlier_block_is_filled_later_as_in_llada():
+    """The last step of block 0 writes MASK at the one position left there; in block 1 that position is the
+    surest, so LLaDA fills it first and leaves one of block 1's masked (a block-only sampler: the reverse)."""
+    V, mask_id, P = 16, 15, 4
+
+    def script(x, logits):
+        logits[..., mask_id] = 50.0 if model.calls == 7 else -50.0  # 8 steps per block: block 0's last
+        if model.calls >= 8:
+            logits[:, P:P + 8] *= 10.0
+    model = Scripted(script, V)
+    prompt = torch.randint(0, 8, (2, P), generator=torch.Generator().manual_seed(1))
+    ref = reference_generate(model, prompt, 16, 8, 16, mask_id)
+    model.calls = 0
+    ours = sample(model, prompt.tolist(), 16, 8, 16, mask_id, 14)
+    assert torch.equal(ours, ref)
+    rows, cols = (ours == mask_id).nonzero().T
+    assert rows.tolist() == [0, 1] and (cols >= 8).all()  # one MASK a row, in block 1
+
+
+def official_early_exit_generate(model, prompt, pinned, gen_len, block_len, steps, mask_id, eos_id):
+    """A port of the official IGPO sampler at temperature 0 (facebookresearch/igpo utils/generate.py:836-922):
+    prompt and hints fixed; after each block, if every row's block is all EOS, every MASK left becomes EOS."""
+    P = prompt.shape[1]
+    x = torch.cat([prompt, pinned], 1)
+    generation = torch.zeros_like(x, dtype=torch.bool)
+    generation[:, P:] = pinned == mask_id
+    fixed, steps = ~generation, steps // (gen_len // block_len)
+    for b in range(gen_len // block_len):
+        lo, hi = P + b * block_len, P + (b + 1) * block_len
+        block_masks = (x[:, lo:hi] == mask_id) & generation[:, lo:hi]
+        if not block_masks.any():
+            continue
+        counts = num_transfer_tokens(block_masks.sum(1), steps)
+        for i in range(steps):
+            mask_index = (x == mask_id) & generation
+            if not mask_index.any():
+                break
+            logits = model(x)
+            x0 = logits.argmax(-1)
+            p = torch.softmax(logits.double(), -1).gather(-1, x0[..., None]).squeeze(-1)
+            p[:, hi:] = -torch.inf
+            p[fixed] = -torch.inf
+            x0 = torch.where(mask_index, x0, x)
+            conf = torch.where(mask_index, p, -torch.inf)
+            take = torch.zeros_like(x, dtype=torch.bool)
+            for j in range(x.shape[0]):
+                if counts[j, i] > 0:
+                    take[j, torch.topk(conf[j], k=int(counts[j, i])).indices] = True
+            take &= mask_index
+            x[take] = x0[take]
+        if (x[:, lo:hi] == eos_id).all():
+            x[(x == mask_id) & generation] = eos_id
+            return x[:, P:]
+    return x[:, P:]
+
+
+def test_eos_fill_is_the_official_early_exit():
+    """Block 1 is all EOS in every row: blocks 2-3 are not sampled, their free positions (the gap before a
+    hint in block 3 too) become EOS although the model prefers other tokens there; the hint stays."""
+    V, mask_id, eos_id, P = 16, 15, 14, 3
+
+    def script(x, logits):
+        logits[:, P + 8:P + 16, eos_id] = 100.0  # block 1: EOS, surely
+        logits[:, P + 16:, eos_id] = -100.0      # later: anything but EOS
+    model = Scripted(script, V)
+    prompt = torch.randint(0, 8, (3, P), generator=torch.Generator().manual_seed(2))
+    pinned = torch.full((3, 32), mask_id)
+    pinned[1, 26:29] = torch.tensor([5, 6, 7])  # a hint in block 3
+    want = official_early_exit_generate(model, prompt, pinned.clone(), 32, 8, 16, mask_id, eos_id)
+    model.calls = 0
+    got = sample(model, prompt.tolist(), 32, 8, 16, mask_id, eos_id, pinned=pinned, eos_fill=True)
+    assert torch.equal(got, want) and model.calls == 8  # 2 blocks of 4 steps, not 4 blocks
+    assert (got[:, 8:] == eos_id).sum().item() == 3 * 24 - 3  # all EOS after block 0, but the hint
+    assert torch.equal(got[1, 26:29], pinned[1, 26:29])
+    full = sample(model, prompt.tolist(), 32, 8, 16, mask_id, eos_id, pinned=pinned)
+    assert torch.equal(full[:, :16], got[:, :16]) and not (full[:, 16:] == eos_id).any()
+
+
+def test_greedy_generations_do_not_depend_on_the_batch():
+    """Batch sizes 1, 7 and 64, prompts of 3-29 tokens (left padding mixed in): the same tokens (fp32,
+    CPU)."""
+    net = M.build(TINY, "cpu", seed=1).eval()
+    g = torch.Generator().manual_seed(3)
+    lengths = torch.randint(3, 30, (64,), generator=g).tolist()
+    prompts = [torch.randint(0, 256, (n,), generator=g).tolist() for n in lengths]
+    outs = [torch.cat([sample(net, prompts[i:i + bs], 16, 8, 16, 261, 256) for i in range(0, 64, bs)])
+            for bs in (1, 7, 64)]
+    assert torch.equal(outs[0], outs[1]) and torch.equal(outs[0], outs[2])

@@ -173,3 +173,15 @@ def test_download_is_checked_and_cached_atomically(tmp_path, monkeypatch):
     monkeypatch.setitem(files.SOURCES, "amc23_test.jsonl", ("https://example.invalid/a", sha))
     assert data.get_task("amc23").load("test")[0]["answer"] == "27"
     assert [p.name for p in (tmp_path / "cache").iterdir()] == ["amc23_test.jsonl"]  # no temp file left
+
+
+def test_official_hints_are_shaped_as_metamath_responses():
+    """--hint_with_answer's text: "<reasoning>\n" + a response with the final answer line(s), as MetaMathQA's
+    GSM_AnsAug ("#### X" then "The answer is: X") and MATH_AnsAug ("The answer is: X") rows end."""
+    gsm = {"question": "q", "trace": "Natalia sold 48/2 = 24 clips in May.\nIn all 48+24 = 72.",
+           "answer": "72"}
+    want = "<reasoning>\nNatalia sold 48/2 = 24 clips in May.\nIn all 48+24 = 72.\n#### 72\nThe answer is: 72"
+    assert data.get_task("gsm8k").official_hint(gsm) == want
+    math = {"question": "q", "trace": "So $\\log_2 64 = \\boxed{6}$.", "answer": "6"}
+    assert data.get_task("math").official_hint(math) == "<reasoning>\n" + math["trace"] + "\nThe answer is: 6"
+    assert files.official_hint({"question": "q", "trace": "", "answer": "3"}) == ""  # AMC: no trace
