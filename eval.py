@@ -3,7 +3,7 @@ Evaluation: sample a task's test split with sample.py (prompts sharded across ra
 score it with the task's reward code, the same as training's. The library part serves sft.py and
 train_igpo.py; the CLI evaluates any checkpoint on any task:
 
-    python eval.py --ckpt=out/sft --task=toy                                 # gen_len 32, greedy pass@1
+    python eval.py --ckpt=out/sft --task=toy                                 # gen_len 16, greedy pass@1
     python eval.py --ckpt=DIR --task=gsm8k --gen_lens=256,512 --block_len=32  # IGPO.md A's protocol
     python eval.py --ckpt=DIR --task=amc --k=16 --temperature=0.1             # AMC: avg@16 at T=0.1 (B.8.1)
     torchrun --standalone --nproc_per_node=8 eval.py --ckpt=DIR --task=math   # same code, 8 shards
@@ -53,16 +53,25 @@ def evaluate(model, rt, task, examples, enc, gen_len, block_len, steps, temperat
     comps = generate(model, rt, enc, prompts, gen_len, block_len, steps, temperature, batch_size,
                      seed=stream_seed(seed, 0, rt.rank, "eval"), desc="eval")
     texts = [decode(enc, c) for c in comps]
-    levels = sorted({ex.get("level", 0) for ex in examples})
-    stats = torch.zeros(len(levels), 2, dtype=torch.float64)  # per level: (correct, count)
+
+    def group(ex):  # accuracy by level, and by kind where a task has kinds (the toy's easy and hard problems)
+        return f"{ex['kind']} {ex.get('level', 0)}" if "kind" in ex else ex.get("level", 0)
+
+    def accuracy(rows):  # rows (k, 2) of (correct, count)
+        return (rows[:, 0].sum() / rows[:, 1].sum().clamp(min=1)).item()
+    groups = sorted({group(ex) for ex in examples})
+    stats = torch.zeros(len(groups), 2, dtype=torch.float64)  # per group: (correct, count)
     for ex, text in zip(mine, texts):
         verdict = torch.tensor([float(task.correct(text, ex)), 1.0], dtype=torch.float64)  # (correct, count)
-        stats[levels.index(ex.get("level", 0))] += verdict
+        stats[groups.index(group(ex))] += verdict
     stats = stats.to(rt.device)
     dist.all_reduce(stats)
     stats = stats.cpu()
-    return {"accuracy": (stats[:, 0].sum() / stats[:, 1].sum().clamp(min=1)).item(),
-            "by_level": {lv: round((c / max(n, 1)).item(), 3) for lv, (c, n) in zip(levels, stats)},
+    kinds = sorted({ex["kind"] for ex in examples if "kind" in ex})
+    by_kind = {k: round(accuracy(stats[[i for i, g in enumerate(groups) if g.split()[0] == k]]), 4)
+               for k in kinds}
+    return {"accuracy": accuracy(stats), "by_kind": by_kind,
+            "by_level": {g: round((c / max(n, 1)).item(), 3) for g, (c, n) in zip(groups, stats)},
             "texts": texts, "examples": mine}
 
 
@@ -94,7 +103,7 @@ def probe_accuracy(model, rt, task, examples, enc, gen_len, block_len, steps):
 class Config:
     ckpt: str = ""              # checkpoint folder (model.load: model.safetensors + config.json)
     task: str = "toy"           # data.TASKS: toy, gsm8k, math (MATH500), amc, amc23, aime24
-    gen_lens: str = ""          # comma-separated generation lengths; "" = 256,512 (toy: 24), IGPO.md A
+    gen_lens: str = ""          # comma-separated generation lengths; "" = 256,512 (toy: 16), IGPO.md A
     block_len: int = 0          # 0 = 32 (toy: 8)
     # denoising steps per gen_len; 0 = gen_len / 2 (d1's protocol, B.8.1; toy: gen_len)
     steps: int = 0
@@ -147,7 +156,7 @@ def main(argv=None):
         raise ValueError(f"--k={cfg.k} needs --temperature > 0: greedy samples of one prompt are all the "
                          "same")
     # the defaults: generation lengths, block length, tokens per step (toy: as sft.py samples)
-    gen_lens, block_len, per = ("24", 8, 1) if cfg.task == "toy" else ("256,512", 32, 2)
+    gen_lens, block_len, per = ("16", 8, 1) if cfg.task == "toy" else ("256,512", 32, 2)
     lengths = [int(L) for L in (cfg.gen_lens or gen_lens).split(",")]
     plan = [(L, cfg.steps or L // per) for L in lengths]  # (gen_len, steps)
     block_len = cfg.block_len or block_len

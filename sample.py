@@ -2,8 +2,8 @@
 Masked-diffusion sampling: LLaDA's reverse process (IGPO.md B.2.1), with inpainting (B.2.2).
 The same function serves RL rollouts, IGPO's hinted re-rollouts and evaluation.
 
-    python sample.py --ckpt=out/sft --prompt="07 +2 -3 +1........."              # print the completion
-    python sample.py --ckpt=out/sft --prompt="07 +2 -3 +1........." --show=True  # watch the canvas fill in
+    python sample.py --ckpt=out/sft --prompt="7+2-3+1......"              # print the completion
+    python sample.py --ckpt=out/sft --prompt="7+2-3+1......" --show=True  # watch the canvas fill in
 """
 import contextlib
 import re
@@ -172,11 +172,11 @@ def sample(model, prompts: list[list[int]], gen_len: int, block_len: int, steps:
 @dataclass
 class Config:
     ckpt: str = ""              # checkpoint folder (model.safetensors + config.json)
-    prompt: str = "07 +2 -3 +1........."  # the user's question (the chat template is applied); a toy one
+    prompt: str = "7+2-3+1......"  # the user's question (the chat template is applied); a toy one
     hint: str = ""              # tokens to pin at the canvas start, "_" = one free position, "\\n" = newline
-    gen_len: int = 24
+    gen_len: int = 16
     block_len: int = 8
-    steps: int = 24
+    steps: int = 16
     temperature: float = 0.0
     remasking: str = "low_confidence"
     cache: str = "none"         # "prefix" or "dual": Fast-dLLM's KV cache (an approximation), see sample()

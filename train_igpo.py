@@ -43,12 +43,12 @@ class Config:
     init_from: str = "out/sft"    # checkpoint folder to start from (the SFT output)
     out_dir: str = "out/igpo"
     inpaint: bool = True          # IGPO; False = plain GRPO
-    max_steps: int = 40           # rollout rounds
+    max_steps: int = 60           # rollout rounds
     prompts_per_step: int = 16    # distinct prompts per round, over all ranks
     group_size: int = 8           # G rollouts per prompt
     mu: int = 4                   # optimizer steps per round on the same rollouts (old log-probs frozen)
-    # tiny: 1e-4 undid the SFT (0.615 -> 0.415 held-out in 40 steps), 1e-5 improves it
-    lr: float = 1e-5
+    # tiny, toy hard problems: 1e-4 stays flat for 40 rounds, 1e-3 undoes the SFT (runs/grpo_vs_igpo.py)
+    lr: float = 3e-4
     warmup: int = 2               # linear warmup (rounds; optimizer steps with lr_schedule=linear)
     weight_decay: float = 0.1
     grad_clip: float = 0.2
@@ -58,9 +58,9 @@ class Config:
     ratio: str = "sequence"       # "sequence" (GSPO, the headline run) or "token" (GRPO)
     std_norm: bool = False        # divide advantages by the group std
     p_mask_prompt: float = 0.0    # d1: mask prompt tokens in the log-prob forward with this probability
-    gen_len: int = 24
+    gen_len: int = 16
     block_len: int = 8
-    steps: int = 24               # sampler steps
+    steps: int = 16               # sampler steps
     temperature: float = 1.2      # rollouts (B.9); evaluation is greedy
     remasking: str = "low_confidence"
     rollout_cache: str = "none"   # rollouts' approximate KV cache (prefix, dual; sample.py): faster, opt-in
@@ -83,10 +83,11 @@ class Config:
     # where ours is the official code's and the paper or d1 differ
     loss_agg: str = "token"          # token mean within each group; "sequence": each row's, then the mean
     completion_mask: bool = False    # d1: positions after the first EOS leave the loss, KL and GSPO mean
-    # toy task: difficulty mix of the RL prompts (the hard ones: 1-3 are mostly solved)
-    levels: str = "4,5,6"
-    eval_interval: int = 10
-    n_eval: int = 200
+    # toy task: the RL prompts' levels and kinds (data/arith.py: hard = big steps SFT never saw)
+    levels: str = "1,2,3,4,5,6"
+    kinds: str = "hard"
+    eval_interval: int = 30
+    n_eval: int = 1000            # toy: 500 easy, 500 hard
     ckpt_interval: int = 10       # rounds between checkpoints (and one at the end); 0 = never save
     resume: bool = False
     seed: int = 1337
@@ -120,6 +121,7 @@ RULES = dict(  # checked right after parsing, before any work or writing (common
     eta_high=((lambda v, c: c.eta_low <= v <= 1), "in [--eta_low, 1]"), chunk_min=C.at_least(1),
     chunk_max=((lambda v, c: v >= c.chunk_min), ">= --chunk_min"), replace_frac=C.between(0, 1),
     entropy_keep=C.between(0, 1), levels=C.int_list(1, arith.MAX_LEVEL), eval_interval=C.at_least(1),
+    kinds=((lambda v, c: set(v.split(",")) <= set(arith.KINDS)), f"comma-separated, from {arith.KINDS}"),
     n_eval=C.at_least(0), ckpt_interval=C.at_least(0), device=C.DEVICE, dtype=C.one_of("float32", "bfloat16"),
     lora_r=C.at_least(0), lora_alpha=C.at_least(0), lora_dropout=C.between(0, 1), lora_targets=C.LORA_TARGETS,
     reward=C.one_of("ours", "official"), lr_schedule=C.one_of("constant", "linear"),
@@ -419,7 +421,8 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     model, ref = shard(model, rt), (shard(ref, rt) if ref is not None else None)
     enc = get_tokenizer(model.config.tokenizer)
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
-    kw = dict(levels=tuple(int(v) for v in cfg.levels.split(","))) if cfg.task == "toy" else {}
+    toy = dict(levels=tuple(int(v) for v in cfg.levels.split(",")), kinds=tuple(cfg.kinds.split(",")))
+    kw = toy if cfg.task == "toy" else {}
     eval_task = get_task(cfg.eval_task or cfg.task)
     train, test = task.load("train", **kw), eval_task.load("test")[: cfg.n_eval]
     if len(train) < cfg.prompts_per_step:  # each round draws distinct prompts
@@ -453,8 +456,10 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
         model.eval()
         with gathered(model):  # ranks hold different numbers of test problems
             res = evaluate(model, rt, eval_task, test, enc, L, cfg.block_len, cfg.steps)
-        print0(f"eval step {step} | accuracy {res['accuracy']:.3f} | by level {res['by_level']}")
-        log("log.jsonl", {"step": step, "eval_accuracy": res["accuracy"], "eval_by_level": res["by_level"]})
+        kinds = f" | by kind {res['by_kind']}" if res["by_kind"] else ""
+        print0(f"eval step {step} | accuracy {res['accuracy']:.3f}{kinds} | by level {res['by_level']}")
+        log("log.jsonl", {"step": step, "eval_accuracy": res["accuracy"], "eval_by_kind": res["by_kind"],
+                          "eval_by_level": res["by_level"]})
         return res
 
     if not resume:  # a resumed run has its evaluations before the checkpoint in its log
@@ -511,6 +516,7 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
         rec = {"step": step + 1, "reward": sums[0].item() / n, "accuracy": sums[1].item() / n,
                "all_wrong": sums[2].item() / n, "all_wrong_after": sums[3].item() / n,
                "replaced": int(sums[4].item()), "hint_frac": sums[5].item() / max(1, sums[6].item()),
+               "rollouts": int(n * G + sums[6].item()),  # sampled this round: G a prompt + inpainted ones
                "loss": stats[0].item(), "kl": stats[1].item(), "clip_frac": stats[2].item(),
                "grad_norm": gnorm, "lr": lr, "rollout_s": t_gen, "logp_s": t_roll - t_gen, "train_s": t_train,
                "tok_per_s": sums[8].item() / t_gen,
@@ -533,7 +539,8 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     evals, rounds = [r for r in history if "eval_accuracy" in r], [r for r in history if "reward" in r]
     first, final, n = (evals or [{}])[0], (evals or [{}])[-1], max(1, len(rounds))
     summary = {"steps": cfg.max_steps, "start_accuracy": first.get("eval_accuracy"),
-               "final_accuracy": final.get("eval_accuracy"), "final_by_level": final.get("eval_by_level"),
+               "final_accuracy": final.get("eval_accuracy"), "start_by_kind": first.get("eval_by_kind"),
+               "final_by_kind": final.get("eval_by_kind"), "final_by_level": final.get("eval_by_level"),
                "wall_seconds": round(time.time() - t_start, 1),
                "mean_all_wrong": sum(r["all_wrong"] for r in rounds) / n,
                "mean_all_wrong_after": sum(r["all_wrong_after"] for r in rounds) / n}

@@ -1,23 +1,30 @@
 """
 toy: chained arithmetic, synthetic, seeded and download-free. The teaching task of the tiny preset.
 
-    question: "07 +2 -3 +1........."   a start value and `level` steps (here level = 3), fixed width
-    trace:    "09\n06\n07"                  one line per step: the running value after each step
-    answer:   "7"                            the last line
+    question: "7+2-3+1......"   a start value and `level` steps (here 3), padded with dots to a fixed width
+    trace:    "7\n9\n6\n7"       the start value, then the running value after each step, one per line
+    answer:   "7"                the last line
 
-Two design rules, both measured on the tiny model:
+Two kinds of problems:
+    easy   steps of 1..3: what SFT trains on (levels 1-6), and what the SFT model solves
+    hard   steps of 4..5 as well ("7+4-5+2"): each step is big with probability 1/2, at least one is.
+           SFT never shows a big step, so the SFT model is mostly wrong on these and GRPO's groups are
+           mostly all-wrong; a hint that reveals the running value after a big step (a line of the
+           trace) turns what follows into easy steps. The regime IGPO is for.
+
+Design rules, each measured on the tiny model (0.9M parameters, a few minutes of CPU SFT):
 - Every result is written exactly once. A masked-diffusion model trained on a trace that repeats a result
-  (say "37+5=42\n42-8=34", or a final "answer: 37" line) learns to copy the visible copy instead of
+  (say "37+5=42\\n42-8=34", or a final "answer: 37" line) learns to copy the visible copy instead of
   computing it.
-- Fixed-width fields: values are two digits, steps three characters, and the question is padded with
-  dots to a fixed width, so step i always reads its operation and the previous value at the same
-  relative positions. With free-form text ("37+5=42\n-8=34") the model must first learn to search the
-  question for the i-th operation; a 1M-parameter model did not manage that in a CPU budget (about 1%
-  held-out accuracy after 600 SFT steps), while positional copying is learnt in about 100 steps.
-- Small numbers: values in [0, 9], steps of 1..3. Each input then tells something about the result on its
-  own (the new value is within 3 of the old one); with values in [0, 99] (or sums mod 10) the units digit
-  depends on both inputs jointly, and the 1M model stayed at chance for 600-2500 steps. Measured after 800
-  SFT steps: values <= 99: 7% held-out, <= 19: 33%, <= 9: 54% (one step: 100%).
+- Equal strides: the question spends two characters per step ("+2") and the trace two per line ("9\\n"),
+  so line i and the step it applies sit at a fixed distance for every i, and each line is computed the
+  same way from the line above it and its step. The start value is copied as the trace's first line for
+  the same reason: line 1 is then computed like every other line. Without the start line (the value
+  after step 1 first), 2 seeds of 1000 SFT steps reached 0.63 / 0.79 held-out; the start value of some
+  problems (free-form text, values up to 99) left the model at chance for thousands of steps.
+- Small numbers: values in [0, 9], a step changes the value by at most 5. Each input then tells something
+  about the result on its own (the new value is near the old one); with values up to 99 the units digit
+  depends on both inputs jointly, and the 1M model stayed at chance for 600-2500 SFT steps.
 
 Chaining is what makes it hard: a wrong value spoils every later line. Problems are split between train and
 test by a hash of the question, so test problems are never trained on.
@@ -26,39 +33,47 @@ import random
 import re
 import zlib
 
-MAX_VALUE = 9       # every value stays in [0, MAX_VALUE], written with two digits (fixed width)
-MAX_OPERAND = 3     # each step adds or subtracts 1..MAX_OPERAND
+MAX_VALUE = 9       # every value stays in [0, MAX_VALUE]: one digit
+MAX_OPERAND = 3     # an easy step adds or subtracts 1..MAX_OPERAND
+BIG = (4, 5)        # a hard problem's big steps add or subtract 4 or 5
 MAX_LEVEL = 6       # the question is padded to the width of a MAX_LEVEL-step problem
+KINDS = ("easy", "hard")
 TEST_EVERY = 10     # a question whose crc32 % TEST_EVERY == 0 belongs to the test split
 
 
-def make(rng: random.Random, level: int) -> dict:
-    value = rng.randint(0, MAX_VALUE)
-    ops, values = [], []
-    for _ in range(level):
-        b = rng.randint(1, MAX_OPERAND)
+def make(rng: random.Random, level: int, kind: str = "easy") -> dict:
+    big = [kind == "hard" and rng.random() < 0.5 for _ in range(level)]
+    if kind == "hard" and not any(big):
+        big[rng.randrange(level)] = True  # a hard problem has at least one big step
+    value = start = rng.randint(0, MAX_VALUE)
+    ops, values = [], [str(start)]
+    for is_big in big:
+        b = rng.randint(*BIG) if is_big else rng.randint(1, MAX_OPERAND)
         op = rng.choice("+-")
         if not 0 <= (value + b if op == "+" else value - b) <= MAX_VALUE:
-            op = "-" if op == "+" else "+"  # flip the operation to stay in range
+            op = "-" if op == "+" else "+"  # flip the operation to stay in range (b <= 5 always fits one way)
         value = value + b if op == "+" else value - b
         ops.append(f"{op}{b}")
-        values.append(f"{value:02d}")
-    question = " ".join([f"{int(values[0]) - int(ops[0]):02d}"] + ops)
-    question = question.ljust(2 + 3 * MAX_LEVEL, ".")
-    return {"question": question, "trace": "\n".join(values), "answer": str(value), "level": level}
+        values.append(str(value))
+    question = (str(start) + "".join(ops)).ljust(1 + 2 * MAX_LEVEL, ".")
+    return {"question": question, "trace": "\n".join(values), "answer": str(value), "level": level,
+            "kind": kind}
 
 
 def load(split: str = "train", path=None, n: int | None = None, levels=tuple(range(1, MAX_LEVEL + 1)),
-         seed: int = 0) -> list[dict]:
-    """n problems (default 50000 train, 1000 test) with levels drawn uniformly from `levels`, all from
-    one side of the hash split."""
+         kinds: tuple = ("easy",), seed: int = 0) -> list[dict]:
+    """n problems (default 50000 train; 1000 test per kind) with levels drawn uniformly from `levels`, all
+    from one side of the hash split. Train: the `kinds` asked for (SFT: easy); test: both kinds."""
     if split not in ("train", "test"):
         raise ValueError(f"toy task: unknown split {split!r} (train, test)")
-    n = n or (50000 if split == "train" else 1000)
+    if bad := set(kinds) - set(KINDS):
+        raise ValueError(f"toy task: unknown kinds {sorted(bad)} (easy, hard)")
+    kinds = KINDS if split == "test" else kinds
+    n = n or (50000 if split == "train" else 1000 * len(kinds))
     rng = random.Random(f"{split}-{seed}")
     out = []
     while len(out) < n:
-        ex = make(rng, rng.choice(levels))
+        ex = make(rng, rng.choice(levels), kinds[len(out) % len(kinds)])  # kinds alternate: equal shares
         if (zlib.crc32(ex["question"].encode()) % TEST_EVERY == 0) == (split == "test"):
             out.append(ex)
     return out
@@ -94,7 +109,8 @@ def hint(example: dict) -> str:
 
 
 def probes(example: dict) -> list[tuple[str, str]]:
-    """(trace before step i, step i's value): with everything after the prefix masked, predicting the
-    value checks that the model computes each step rather than copying it."""
+    """(trace before line i, line i's value), from line 1 on (line 0 copies the question's start value):
+    with everything after the prefix masked, predicting the value checks that the model computes each
+    step rather than copying it."""
     lines = example["trace"].split("\n")
-    return [("".join(v + "\n" for v in lines[:i]), lines[i]) for i in range(len(lines))]
+    return [("".join(v + "\n" for v in lines[:i]), lines[i]) for i in range(1, len(lines))]

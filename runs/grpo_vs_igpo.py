@@ -100,7 +100,7 @@ def main(argv: list[str]):
     opts = dict(a[2:].split("=", 1) for a in argv if a.startswith(OWN))
     args = [a for a in argv if not a.startswith(OWN)]
     out_dir, jobs = opts.get("out_dir", "out/study"), int(opts.get("jobs", 2))
-    seeds = [int(s) for s in opts.get("seeds", "1,2,3").split(",")]
+    seeds = [int(s) for s in opts.get("seeds", "1337,1,2").split(",")]
     arms = opts.get("arms", ",".join(ARMS)).split(",")
     if unknown := set(arms) - set(ARMS):
         raise SystemExit(f"unknown arms {sorted(unknown)}; known: {', '.join(ARMS)}")

@@ -28,7 +28,7 @@ BAD_FLAGS = [  # (script, flags, what the one-line message says)
     ("sft", ["--lora_targets=q_proj,wq"], "--lora_targets=q_proj,wq: expected 'all' or"),
     ("sft", ["--gen_len=7", "--block_len=8"], "gen_len=7 is not divisible by block_len=8"),
     ("sft", ["--steps=5"], "steps=5 is not divisible by the number of blocks"),
-    ("sft", ["--block_len=0"], "block_len=0, steps=24: each must be >= 1"),
+    ("sft", ["--block_len=0"], "block_len=0, steps=16: each must be >= 1"),
     ("sft", ["--steps=0"], "steps=0: each must be >= 1"),
     ("sft", ["--device=tpu7"], "--device=tpu7: expected '' (cuda if available"),
     pytest.param("sft", ["--device=cuda"], "--device=cuda: expected", marks=NO_CUDA),
@@ -45,6 +45,7 @@ BAD_FLAGS = [  # (script, flags, what the one-line message says)
     ("train_igpo", ["--prompts_per_step=0"], "--prompts_per_step=0: expected >= 1"),
     ("train_igpo", ["--remasking=foo"], "--remasking=foo: expected one of 'low_confidence', 'random'"),
     ("train_igpo", ["--temperature=-1"], "--temperature=-1.0: expected >= 0"),
+    ("train_igpo", ["--kinds=easy,medium"], "--kinds=easy,medium: expected comma-separated, from"),
     ("train_igpo", ["--ratio=seq"], "--ratio=seq: expected one of 'sequence', 'token'"),
     ("train_igpo", ["--eta_low=0.5", "--eta_high=0.4"], "--eta_high=0.4: expected in [--eta_low, 1]"),
     ("train_igpo", ["--chunk_min=5", "--chunk_max=4"], "--chunk_max=4: expected >= --chunk_min"),
@@ -55,7 +56,7 @@ BAD_FLAGS = [  # (script, flags, what the one-line message says)
     ("eval", ["--batch_size=0"], "--batch_size=0: expected >= 1"),
     ("eval", ["--cache=foo"], "--cache=foo: expected one of 'none', 'prefix', 'dual'"),
     ("eval", ["--gen_lens=16,x"], "--gen_lens=16,x: expected comma-separated integers"),
-    ("sample", ["--gen_len=0"], "gen_len=0, block_len=8, steps=24: each must be >= 1"),
+    ("sample", ["--gen_len=0"], "gen_len=0, block_len=8, steps=16: each must be >= 1"),
     ("sample", ["--ckpt="], "--ckpt=: expected a checkpoint folder (required)"),
     ("bench", ["--batch=0"], "--batch=0: expected >= 1"),
 ]
@@ -162,8 +163,8 @@ def test_an_out_dir_that_is_a_file_is_refused(tmp_path):
 
 
 def test_prompts_too_long_for_the_model_fail_before_training(tmp_path):
-    out = tmp_path / "out"  # tiny: 256 positions; toy prompts are 24 tokens
-    fails("sft", [f"--out_dir={out}", "--gen_len=240", "--block_len=8", "--steps=240"], "exceeds the model's")
+    out = tmp_path / "out"  # tiny: 256 positions; toy prompts are 15 tokens
+    fails("sft", [f"--out_dir={out}", "--gen_len=248", "--block_len=8", "--steps=248"], "exceeds the model's")
     assert not out.exists()
 
 

@@ -35,14 +35,18 @@ def test_toy_scorer_right_wrong_and_malformed():
 def test_toy_trace_computes_the_question_and_writes_each_result_once():
     train, test = arith.load("train", n=3000), arith.load("test", n=300)
     assert not {e["question"] for e in train} & {e["question"] for e in test}
-    assert len({len(e["question"]) for e in train}) == 1  # fixed width
-    for ex in train[:300]:
+    assert len({len(e["question"]) for e in train + test}) == 1  # fixed width
+    assert {e["kind"] for e in train} == {"easy"} and {e["kind"] for e in test} == {"easy", "hard"}
+    for ex in train[:300] + test[:300]:
         values = [int(v) for v in ex["trace"].split("\n")]
-        assert len(values) == ex["level"] and values[-1] == int(ex["answer"])
-        # the trace computes the question
-        assert eval(ex["question"].rstrip(".").replace(" ", "").lstrip("0") or "0") == values[-1]
-        assert not arith.hint(ex).endswith(ex["trace"].split("\n")[-1])  # the hint stops before the answer
-        assert [res for _, res in arith.probes(ex)] == ex["trace"].split("\n")
+        assert len(values) == ex["level"] + 1 and values[-1] == int(ex["answer"])
+        assert all(0 <= v <= arith.MAX_VALUE for v in values)
+        # the trace computes the question: the start value, then each step's result
+        assert eval(ex["question"].rstrip(".")) == values[-1] and ex["question"][0] == str(values[0])
+        steps = [abs(b - a) for a, b in zip(values, values[1:])]
+        assert (max(steps) >= arith.BIG[0]) == (ex["kind"] == "hard")  # a hard problem has a big step
+        assert arith.hint(ex) + ex["answer"] == ex["trace"]  # the hint: every line but the answer's
+        assert [res for _, res in arith.probes(ex)] == ex["trace"].split("\n")[1:]
 
 
 def test_resumed_sft_equals_uninterrupted(tmp_path):
