@@ -4,9 +4,9 @@ that sft.py and train_igpo.py save and resume from. model.py is the model and it
 builds on it (save, save_lora, write_json), never the other way round.
 
     (c) runtime:      setup(), shard() (FSDP2), gathered(), run_main(), print0(), on_rank0(), stream_seed()
-                      (every random stream's seed), and parse_args(): the --key=value override helper, --help,
-                      and the settings checks (a rule per field: at_least, between, one_of, int_list, DEVICE,
-                      FOLDER, LORA_TARGETS).
+                      (every random stream's seed), wandb_logger() (optional), and parse_args(): the
+                      --key=value override helper, --help, and the settings checks (a rule per field:
+                      at_least, between, one_of, int_list, DEVICE, FOLDER, LORA_TARGETS, WANDB).
     (d) checkpoints:  locked() (one run per folder), save_checkpoint() (staged, then committed),
                       commit_checkpoint(), finish_checkpoint(), resume_point(), kept_log(), load_optimizer(),
                       fingerprint().
@@ -15,6 +15,7 @@ import contextlib
 import dataclasses
 import fcntl
 import hashlib
+import importlib.util
 import inspect
 import io
 import json
@@ -136,6 +137,17 @@ def on_rank0(fn, rt: Runtime):
     return out[0]
 
 
+def wandb_logger(cfg, rt: Runtime):
+    """--wandb=True (nanoGPT's way): rank 0 also sends each log.jsonl row to Weights & Biases. wandb is
+    imported only then and is not a requirement. -> log(row); a no-op when off or on other ranks."""
+    if not (cfg.wandb and rt.rank == 0):
+        return lambda row: None
+    import wandb  # checked at start-up (WANDB)
+    wandb.init(project=cfg.wandb_project, name=os.path.basename(os.path.abspath(cfg.out_dir)),
+               config=dataclasses.asdict(cfg))
+    return lambda row: wandb.log({k: v for k, v in row.items() if k != "step"}, step=row["step"])
+
+
 # Settings checks. A rule is (ok(value, cfg) -> bool, what a valid value is); a script's RULES maps fields to
 # rules, one line each, and parse_args applies them: every bad setting is a one-line error at start-up,
 # before any work or writing (not a traceback after an 8B model's 2000 training steps).
@@ -162,6 +174,8 @@ def int_list(lo, hi, empty_ok=False):
 DEVICE = (lambda v, c: v in ("", "cpu") or (v == "cuda" and torch.cuda.is_available())), \
     "'' (cuda if available, else cpu), 'cpu', or 'cuda' on a machine with CUDA"
 FOLDER = (lambda v, c: not os.path.isfile(v)), "a folder, not a file"
+WANDB = (lambda v, c: not v or importlib.util.find_spec("wandb") is not None), \
+    "False unless the wandb package is installed (pip install wandb; it is not a requirement)"
 LORA_TARGETS = (lambda v, c: v == "all" or set(v.split(",")) <= set(M.BLOCK_LINEARS)), \
     f"'all' or comma-separated names from {','.join(M.BLOCK_LINEARS)}"
 
@@ -335,9 +349,9 @@ def finish_checkpoint(ckpt_dir: str, rt: Runtime):
     on_rank0(finish, rt)
 
 
-# a resume continues the same run, so it may change only these (how long, how often, where it runs)
+# a resume continues the same run, so it may change only these (how long, how often, where it runs and logs)
 RESUMABLE = ("resume", "out_dir", "max_steps", "max_minutes", "log_interval", "ckpt_interval",
-             "eval_interval", "n_eval", "device", "grad_ckpt")
+             "eval_interval", "n_eval", "device", "grad_ckpt", "wandb", "wandb_project")
 
 
 def resume_point(cfg, rt: Runtime) -> int:

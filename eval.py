@@ -227,13 +227,19 @@ def main(argv=None):
                 append(path, new)
         hits = [recs[ids[i], j]["correct"] for i in range(len(examples)) for j in range(cfg.k)]
         accuracy = sum(hits) / max(len(hits), 1)
+        kinds = sorted({ex["kind"] for ex in examples if "kind" in ex})  # the toy's easy and hard problems
+        by_kind = {kd: sum(h for h, ex in zip(hits, (e for e in examples for _ in range(cfg.k)))
+                           if ex.get("kind") == kd) / (cfg.k * sum(ex.get("kind") == kd for ex in examples))
+                   for kd in kinds}
         results.append({"task": cfg.task, "gen_len": L, "n": len(examples), "k": cfg.k, "steps": steps,
-                        "accuracy": accuracy, "new": len(todo), "seconds": round(time.time() - t0, 1)})
+                        "accuracy": accuracy, **({"by_kind": by_kind} if kinds else {}), "new": len(todo),
+                        "seconds": round(time.time() - t0, 1)})
     if rt.rank == 0:
         M.write_json(os.path.join(out_dir, "metrics.json"), {"settings": settings, "results": results})
     print0(f"{'task':<8} {'gen_len':>7} {'n':>5} {'k':>3} {'accuracy' if cfg.k == 1 else f'avg@{cfg.k}':>8}")
     for r in results:
-        print0(f"{r['task']:<8} {r['gen_len']:>7} {r['n']:>5} {r['k']:>3} {r['accuracy']:>8.3f}")
+        kinds = "".join(f" | {kd} {a:.3f}" for kd, a in r.get("by_kind", {}).items())
+        print0(f"{r['task']:<8} {r['gen_len']:>7} {r['n']:>5} {r['k']:>3} {r['accuracy']:>8.3f}{kinds}")
     return results
 
 

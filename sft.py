@@ -24,7 +24,7 @@ import torch.nn.functional as F
 import common as C
 import model as M
 from common import (Runtime, gathered, kept_log, load_optimizer, locked, parse_args, print0, resume_point,
-                    run_main, save_checkpoint, setup, shard, stream_seed)
+                    run_main, save_checkpoint, setup, shard, stream_seed, wandb_logger)
 from data import TASKS, get_task
 from data.rewrite import load_rewritten
 from data.tokenizer import EOS, MASK, chat, get_tokenizer, special_id
@@ -61,6 +61,8 @@ class Config:
     lora_r: int = 0             # LoRA rank (0 = full fine-tuning); d1's SFT: r 128, alpha 256, on q, k, v
     lora_alpha: float = 256.0
     lora_targets: str = "q_proj,k_proj,v_proj"  # or "all"
+    wandb: bool = False         # also log to Weights & Biases (imported only then; not in requirements.txt)
+    wandb_project: str = "nano-igpo"
 
 
 PRESETS = {
@@ -75,7 +77,7 @@ RULES = dict(  # checked right after parsing, before any work or writing (common
     grad_clip=C.at_least(0), eps=C.between(0, 1), max_minutes=C.at_least(0), n_eval=C.at_least(0),
     log_interval=C.at_least(1), ckpt_interval=C.at_least(1), device=C.DEVICE,
     dtype=C.one_of("float32", "bfloat16"), lora_r=C.at_least(0), lora_alpha=C.at_least(0),
-    lora_targets=C.LORA_TARGETS)
+    lora_targets=C.LORA_TARGETS, wandb=C.WANDB)
 
 
 def encode_examples(task, examples, enc, gen_len: int):
@@ -185,6 +187,7 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     if rt.rank == 0:
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
     history = kept_log(cfg.out_dir, step, rt)  # the log rows up to the checkpoint's step, when resuming
+    to_wandb = wandb_logger(cfg, rt)
 
     t0, losses = time.time(), []
     model.train()
@@ -218,6 +221,7 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
             losses = []
             history.append(rec)
             print0(" | ".join(f"{k} {v}" for k, v in rec.items()))
+            to_wandb(rec)
             if rt.rank == 0:
                 with open(os.path.join(cfg.out_dir, "log.jsonl"), "a") as f:
                     f.write(json.dumps(rec) + "\n")

@@ -28,7 +28,7 @@ import torch.nn.functional as F
 import common as C
 import model as M
 from common import (Runtime, gathered, kept_log, load_optimizer, locked, parse_args, print0, resume_point,
-                    run_main, save_checkpoint, setup, shard, stream_seed)
+                    run_main, save_checkpoint, setup, shard, stream_seed, wandb_logger)
 from data import TASKS, arith, files, get_task, grader
 from data.tokenizer import EOS, MASK, chat, decode, get_tokenizer, special_id
 from eval import evaluate, generate
@@ -100,6 +100,8 @@ class Config:
     lora_dropout: float = 0.0
     # the official run's effective set (B.9); "all" = every linear
     lora_targets: str = "q_proj,k_proj,v_proj,up_proj"
+    wandb: bool = False           # also log to Weights & Biases (imported only then; not in requirements.txt)
+    wandb_project: str = "nano-igpo"
 
 
 PRESETS = {
@@ -125,7 +127,7 @@ RULES = dict(  # checked right after parsing, before any work or writing (common
     n_eval=C.at_least(0), ckpt_interval=C.at_least(0), device=C.DEVICE, dtype=C.one_of("float32", "bfloat16"),
     lora_r=C.at_least(0), lora_alpha=C.at_least(0), lora_dropout=C.between(0, 1), lora_targets=C.LORA_TARGETS,
     reward=C.one_of("ours", "official"), lr_schedule=C.one_of("constant", "linear"),
-    loss_agg=C.one_of("token", "sequence"))
+    loss_agg=C.one_of("token", "sequence"), wandb=C.WANDB)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -444,10 +446,12 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     if rt.rank == 0:
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
     history = kept_log(cfg.out_dir, start, rt)  # the log rows up to the checkpoint's step, when resuming
+    to_wandb = wandb_logger(cfg, rt)
 
     def log(name, rec):
         if name == "log.jsonl":  # as the file will read back: the summary covers a resumed run's whole log
             history.append(json.loads(json.dumps(rec)))
+            to_wandb(rec)
         if rt.rank == 0:
             with open(os.path.join(cfg.out_dir, name), "a") as f:
                 f.write(json.dumps(rec) + "\n")

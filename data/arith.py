@@ -19,9 +19,8 @@ Design rules, each measured on the tiny model (0.9M parameters, a few minutes of
 - Equal strides: the question spends two characters per step ("+2") and the trace two per line ("9\\n"),
   so line i and the step it applies sit at a fixed distance for every i, and each line is computed the
   same way from the line above it and its step. The start value is copied as the trace's first line for
-  the same reason: line 1 is then computed like every other line. Without the start line (the value
-  after step 1 first), 2 seeds of 1000 SFT steps reached 0.63 / 0.79 held-out; the start value of some
-  problems (free-form text, values up to 99) left the model at chance for thousands of steps.
+  the same reason: line 1 is then computed like every other line. In an earlier two-digit version, 1000
+  SFT steps reached 0.30 held-out without the start line (seed 1337) and 0.63 / 0.79 with it (seeds 1, 2).
 - Small numbers: values in [0, 9], a step changes the value by at most 5. Each input then tells something
   about the result on its own (the new value is near the old one); with values up to 99 the units digit
   depends on both inputs jointly, and the 1M model stayed at chance for 600-2500 SFT steps.

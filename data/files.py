@@ -18,7 +18,7 @@ from pathlib import Path
 from data import grader
 
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"  # the team's read-only copy (its PROVENANCE.md documents every file)
+SHARED = REPO.parent / "shared" / "data"  # read-only, beside the repo (PROVENANCE.md: each file)
 CACHE = Path.home() / ".cache" / "nano_igpo"
 GSM = "https://raw.githubusercontent.com/openai/grade-school-math/3101c7d5072418e28b9008a6636bde82a006892c"
 QWEN = "https://raw.githubusercontent.com/QwenLM/Qwen2.5-Math/a45202bd16f1ec06f433442dc1152d0074773465"

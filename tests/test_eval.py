@@ -58,6 +58,9 @@ def test_toy_eval_writes_generations_metrics_and_table(ckpt, tmp_path, capsys):
     assert res[0]["gen_len"] == 16 and res[0]["n"] == 6 and res[0]["k"] == 1
     assert res[0]["steps"] == 16  # toy: steps = gen_len
     assert res[0]["accuracy"] == sum(r["correct"] for r in recs) / 6
+    for kind in ("easy", "hard"):  # the test split alternates the kinds
+        mine = [r["correct"] for r in recs if test[int(r["id"])]["kind"] == kind]
+        assert len(mine) == 3 and res[0]["by_kind"][kind] == sum(mine) / 3
     row = [line for line in capsys.readouterr().out.splitlines() if line.startswith("toy ")]
     assert row and row[-1].split()[:4] == ["toy", "16", "6", "1"]
 

@@ -3,6 +3,8 @@ uninterrupted one; one run per folder; a resume continues the same run or is ref
 half-moved checkpoint; eval.py never reuses generations of a retrained checkpoint.
 Run: python -m pytest -q tests/test_resume.py"""
 import contextlib
+import importlib.machinery
+import importlib.util
 import json
 import os
 import subprocess
@@ -184,3 +186,22 @@ def test_rollouts_sample_with_the_configured_remasking(tiny, enc, monkeypatch):
     T.rollouts(tiny, rt, arith, enc, exs, [chat(enc, arith.prompt(ex)) for ex in exs], cfg,
                __import__("random").Random(0), 0)
     assert seen and set(seen) == {"random"}
+
+
+def test_wandb_gets_the_log_rows_and_is_checked_at_start(tmp_path, monkeypatch):
+    rows, inits = [], []
+    fake = type(sys)("wandb")
+    fake.init = lambda **kw: inits.append(kw)
+    fake.log = lambda row, step: rows.append({"step": step, **row})
+    fake.__spec__ = importlib.machinery.ModuleSpec("wandb", None)
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    argv = [f"--out_dir={tmp_path}/run", "--batch_size=4", "--max_steps=2", "--log_interval=1", "--n_eval=0",
+            "--wandb=True"]
+    sft.main(argv)
+    logged = [json.loads(line) for line in open(f"{tmp_path}/run/log.jsonl")]
+    assert rows == logged and len(rows) == 2 and inits[0]["config"]["max_steps"] == 2
+    monkeypatch.setitem(sys.modules, "wandb", None)  # not installed: refused before anything is written
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(ValueError, match="--wandb=True: .*pip install wandb"):
+        sft.main([f"--out_dir={tmp_path}/other", "--wandb=True"])
+    assert not os.path.exists(f"{tmp_path}/other")

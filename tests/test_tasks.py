@@ -1,6 +1,6 @@
 """
 The real benchmark tasks (gsm8k, math, amc, amc23, aime24) and their shared loader (data/files.py): the
-loaders on the team's copy in ../shared/data (skipped when it is absent), error messages on malformed or
+loaders on the read-only copy in ../shared/data (skipped when it is absent), error messages on malformed or
 missing files (files the test writes itself; the download is monkeypatched, never real), and the
 self-consistency of the grader on the reference solutions. `-s` prints the problems that fail it.
 
@@ -19,7 +19,7 @@ import data
 from data import files, grader
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
-needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} (the team's data copy) is absent")
+needs_shared = pytest.mark.skipif(not SHARED.is_dir(), reason=f"{SHARED} (the read-only data copy) is absent")
 SIZES = {("gsm8k", "train"): 7473, ("gsm8k", "test"): 1319, ("math", "train"): 7498, ("math", "test"): 500,
          ("amc", "test"): 83, ("amc23", "test"): 40, ("aime24", "test"): 30}
 INTERFACE = ("load", "prompt", "target", "correct", "reward", "hint")
