@@ -47,7 +47,7 @@ class Config:
     prompts_per_step: int = 16    # distinct prompts per round, over all ranks
     group_size: int = 8           # G rollouts per prompt
     mu: int = 4                   # optimizer steps per round on the same rollouts (old log-probs frozen)
-    # tiny, toy hard problems: 3e-4 makes every arm forget the easy problems on some seeds (0.996 -> 0.13-0.93)
+    # tiny, toy hard problems: 3e-4 makes every arm forget the easy problems on some seeds (README)
     lr: float = 1e-4
     warmup: int = 2               # linear warmup (rounds; optimizer steps with lr_schedule=linear)
     weight_decay: float = 0.1

@@ -4,5 +4,5 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python sft.py --preset=tiny --out_dir=out/sft                               # masked-diffusion SFT, 2500 steps
-python train_igpo.py --preset=tiny --init_from=out/sft --out_dir=out/igpo   # IGPO on the hard problems, 60 rounds
+python train_igpo.py --preset=tiny --init_from=out/sft --out_dir=out/igpo   # IGPO, hard problems, 60 rounds
 python eval.py --ckpt=out/igpo --task=toy --out_dir=out/eval/igpo           # held-out: 1000 easy + 1000 hard
