@@ -86,12 +86,7 @@ def records(files: dict, split: str, path=None) -> list[tuple[str, dict]]:
     if p.suffix != ".json":
         rows = read_jsonl(p)
     else:  # one JSON array (amc_test.json)
-        try:
-            array = json.loads(p.read_bytes().decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ValueError(f"{p}: not UTF-8 text") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{p}:{e.lineno}: not valid JSON ({e.msg})") from None
+        array = parse_json(p.read_bytes(), p)
         if not isinstance(array, list):
             raise ValueError(f"{p}: expected a JSON array of problems")
         rows = [(f"{p}:record {i}", row) for i, row in enumerate(array)]
@@ -108,6 +103,17 @@ def need_file(path):
     return path
 
 
+def parse_json(data: bytes, path, line: int | None = None):
+    """data (UTF-8 JSON) parsed; errors name path and `line` (data is that line of the file), or the line of
+    the JSON error within a whole file."""
+    try:
+        return json.loads(data.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"{path}{'' if line is None else f':{line}'}: not UTF-8 text") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}:{line or e.lineno}: not valid JSON ({e.msg})") from None
+
+
 def read_jsonl(path, data: bytes | None = None) -> list[tuple[str, dict]]:
     """[(where, row)] of a JSON Lines file (or of its bytes, `data`), where = "file:line"; blank lines are
     skipped. A missing file, or a line that is not UTF-8 or not a JSON object, is an error naming it."""
@@ -117,12 +123,7 @@ def read_jsonl(path, data: bytes | None = None) -> list[tuple[str, dict]]:
     for i, line in enumerate(data.split(b"\n"), 1):  # not str.splitlines: JSON strings may hold U+2028
         if not line.strip():
             continue
-        try:
-            row = json.loads(line.decode("utf-8"))
-        except UnicodeDecodeError:
-            raise ValueError(f"{path}:{i}: not UTF-8 text") from None
-        except json.JSONDecodeError as e:
-            raise ValueError(f"{path}:{i}: not valid JSON ({e.msg})") from None
+        row = parse_json(line, path, i)
         if not isinstance(row, dict):
             raise ValueError(f"{path}:{i}: expected a JSON object, got a {type(row).__name__}")
         rows.append((f"{path}:{i}", row))
