@@ -54,25 +54,24 @@ def evaluate(model, rt, task, examples, enc, gen_len, block_len, steps, temperat
                      seed=stream_seed(seed, 0, rt.rank, "eval"), desc="eval")
     texts = [decode(enc, c) for c in comps]
 
-    def group(ex):  # accuracy by level, and by kind where a task has kinds (the toy's easy and hard problems)
-        return f"{ex['kind']} {ex.get('level', 0)}" if "kind" in ex else ex.get("level", 0)
-
-    def accuracy(rows):  # rows (k, 2) of (correct, count)
-        return (rows[:, 0].sum() / rows[:, 1].sum().clamp(min=1)).item()
-    groups = sorted({group(ex) for ex in examples})
+    # accuracy by (kind, level): the kind where a task has kinds (the toy's easy and hard problems), else ""
+    groups = sorted({(ex.get("kind", ""), ex.get("level", 0)) for ex in examples})
     stats = torch.zeros(len(groups), 2, dtype=torch.float64)  # per group: (correct, count)
     for ex, text in zip(mine, texts):
         verdict = torch.tensor([float(task.correct(text, ex)), 1.0], dtype=torch.float64)  # (correct, count)
-        stats[groups.index(group(ex))] += verdict
+        stats[groups.index((ex.get("kind", ""), ex.get("level", 0)))] += verdict
     stats = stats.to(rt.device)
     dist.all_reduce(stats)
     stats = stats.cpu()
-    kinds = sorted({ex["kind"] for ex in examples if "kind" in ex})
-    by_kind = {k: round(accuracy(stats[[i for i, g in enumerate(groups) if g.split()[0] == k]]), 4)
-               for k in kinds}
-    return {"accuracy": accuracy(stats), "by_kind": by_kind,
-            "by_level": {g: round((c / max(n, 1)).item(), 3) for g, (c, n) in zip(groups, stats)},
-            "texts": texts, "examples": mine}
+
+    def accuracy(rows):  # rows (k, 2) of (correct, count)
+        return (rows[:, 0].sum() / rows[:, 1].sum().clamp(min=1)).item()
+    kinds = sorted({k for k, _ in groups if k})
+    by_kind = {k: round(accuracy(stats[[g[0] == k for g in groups]]), 4) for k in kinds}
+    by_level = {f"{k} {lv}" if k else lv: round(accuracy(stats[i:i + 1]), 3)  # the toy's keys: "hard 3"
+                for i, (k, lv) in enumerate(groups)}
+    return {"accuracy": accuracy(stats), "by_kind": by_kind, "by_level": by_level, "texts": texts,
+            "examples": mine}
 
 
 def probe_accuracy(model, rt, task, examples, enc, gen_len, block_len, steps):
@@ -227,12 +226,13 @@ def main(argv=None):
                 append(path, new)
         hits = [recs[ids[i], j]["correct"] for i in range(len(examples)) for j in range(cfg.k)]
         accuracy = sum(hits) / max(len(hits), 1)
-        kinds = sorted({ex["kind"] for ex in examples if "kind" in ex})  # the toy's easy and hard problems
-        by_kind = {kd: sum(h for h, ex in zip(hits, (e for e in examples for _ in range(cfg.k)))
-                           if ex.get("kind") == kd) / (cfg.k * sum(ex.get("kind") == kd for ex in examples))
-                   for kd in kinds}
+        by_kind = {}  # the toy's easy and hard problems
+        for i, ex in enumerate(examples):
+            if "kind" in ex:
+                by_kind.setdefault(ex["kind"], []).extend(recs[ids[i], j]["correct"] for j in range(cfg.k))
+        by_kind = {kd: sum(h) / len(h) for kd, h in sorted(by_kind.items())}
         results.append({"task": cfg.task, "gen_len": L, "n": len(examples), "k": cfg.k, "steps": steps,
-                        "accuracy": accuracy, **({"by_kind": by_kind} if kinds else {}), "new": len(todo),
+                        "accuracy": accuracy, **({"by_kind": by_kind} if by_kind else {}), "new": len(todo),
                         "seconds": round(time.time() - t0, 1)})
     if rt.rank == 0:
         M.write_json(os.path.join(out_dir, "metrics.json"), {"settings": settings, "results": results})
