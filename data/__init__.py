@@ -11,7 +11,8 @@ Tasks. Every task is a module in this package with the same small interface:
     correct(text, example) -> bool         is the completion's final answer right
     reward(text, example) -> float         the RL reward (correctness, plus format where used)
     hint(example) -> str                   IGPO's hint text: target(example) up to and without the final
-                                           answer, aligned with target() (its tokens keep their positions)
+                                           answer, aligned with target() (its tokens keep their positions);
+                                           the toy's is its whole trace (the last line is the last step)
     official_hint(example) -> str          (optional) the official code's hint text, answer included
 
 `get_task(name)` imports the module by name; an unknown name lists the known ones.

@@ -3,14 +3,15 @@ toy: chained arithmetic, synthetic, seeded and download-free. The teaching task 
 
     question: "7+2-3+1......"   a start value and `level` steps (here 3), padded with dots to a fixed width
     trace:    "7\n9\n6\n7"       the start value, then the running value after each step, one per line
-    answer:   "7"                the last line
+    answer:   "7"                the last line; a completion is right iff it is the whole trace (correct())
 
 Two kinds of problems:
     easy   steps of 1..3: what SFT trains on (levels 1-6), and what the SFT model solves
-    hard   steps of 4..5 as well ("7+4-5+2"): each step is big with probability 1/2, at least one is.
-           SFT never shows a big step, so the SFT model is mostly wrong on these and GRPO's groups are
-           mostly all-wrong; a hint that reveals the running value after a big step (a line of the
-           trace) turns what follows into easy steps. The regime IGPO is for.
+    hard   steps of 4..5 as well ("7+4-5+2"): levels 2-6, each step big with probability 1/2, at least two
+           are. SFT never shows a big step, so the SFT model is wrong on these and GRPO's groups are
+           all-wrong; a hint that reveals the running value after a big step (a line of the trace) turns
+           what follows into easy steps. The regime IGPO is for. (With one big step, one SFT model of six
+           got 36% of the "-4" problems right and the others none: a seed lottery, so two.)
 
 Design rules, each measured on the tiny model (0.9M parameters, a few minutes of CPU SFT):
 - Every result is written exactly once. A masked-diffusion model trained on a trace that repeats a result
@@ -35,6 +36,7 @@ import zlib
 MAX_VALUE = 9       # every value stays in [0, MAX_VALUE]: one digit
 MAX_OPERAND = 3     # an easy step adds or subtracts 1..MAX_OPERAND
 BIG = (4, 5)        # a hard problem's big steps add or subtract 4 or 5
+MIN_BIG = 2         # ... and it has at least two of them (so it has at least two steps)
 MAX_LEVEL = 6       # the question is padded to the width of a MAX_LEVEL-step problem
 KINDS = ("easy", "hard")
 TEST_EVERY = 10     # a question whose crc32 % TEST_EVERY == 0 belongs to the test split
@@ -42,8 +44,8 @@ TEST_EVERY = 10     # a question whose crc32 % TEST_EVERY == 0 belongs to the te
 
 def make(rng: random.Random, level: int, kind: str = "easy") -> dict:
     big = [kind == "hard" and rng.random() < 0.5 for _ in range(level)]
-    if kind == "hard" and not any(big):
-        big[rng.randrange(level)] = True  # a hard problem has at least one big step
+    while kind == "hard" and sum(big) < min(MIN_BIG, level):  # a hard problem has MIN_BIG big steps
+        big[rng.choice([i for i, b in enumerate(big) if not b])] = True
     value = start = rng.randint(0, MAX_VALUE)
     ops, values = [], [str(start)]
     for is_big in big:
@@ -61,8 +63,9 @@ def make(rng: random.Random, level: int, kind: str = "easy") -> dict:
 
 def load(split: str = "train", path=None, n: int | None = None, levels=tuple(range(1, MAX_LEVEL + 1)),
          kinds: tuple = ("easy",), seed: int = 0) -> list[dict]:
-    """n problems (default 50000 train; 1000 test per kind) with levels drawn uniformly from `levels`, all
-    from one side of the hash split. Train: the `kinds` asked for (SFT: easy); test: both kinds."""
+    """n problems (default 50000 train; 1000 test per kind) with levels drawn uniformly from `levels` (hard
+    ones: those >= MIN_BIG, if any), all from one side of the hash split. Train: the `kinds` asked for (SFT:
+    easy); test: both kinds."""
     if split not in ("train", "test"):
         raise ValueError(f"toy task: unknown split {split!r} (train, test)")
     if bad := set(kinds) - set(KINDS):
@@ -70,9 +73,10 @@ def load(split: str = "train", path=None, n: int | None = None, levels=tuple(ran
     kinds = KINDS if split == "test" else kinds
     n = n or (50000 if split == "train" else 1000 * len(kinds))
     rng = random.Random(f"{split}-{seed}")
-    out = []
+    out, hard_levels = [], [lv for lv in levels if lv >= MIN_BIG] or list(levels)
     while len(out) < n:
-        ex = make(rng, rng.choice(levels), kinds[len(out) % len(kinds)])  # kinds alternate: equal shares
+        kind = kinds[len(out) % len(kinds)]  # kinds alternate: equal shares
+        ex = make(rng, rng.choice(levels if kind == "easy" else hard_levels), kind)
         if (zlib.crc32(ex["question"].encode()) % TEST_EVERY == 0) == (split == "test"):
             out.append(ex)
     return out
@@ -94,8 +98,10 @@ def extract(text: str):
 
 
 def correct(text: str, example: dict) -> bool:
-    got = extract(text)
-    return got is not None and int(got) == int(example["answer"])
+    """Right iff every line is: the running values, one per line, exactly the trace. The last value alone
+    would count lucky guesses (one digit in ten; a wrong chain often lands on the answer): the SFT models
+    got 8-13% of the hard problems' last values right and 0-8% of their traces."""
+    return [line.strip() for line in text.strip().split("\n")] == example["trace"].split("\n")
 
 
 def reward(text: str, example: dict) -> float:
@@ -103,8 +109,9 @@ def reward(text: str, example: dict) -> float:
 
 
 def hint(example: dict) -> str:
-    """The trace without the final answer: every line but the last."""
-    return example["trace"][: len(example["trace"]) - len(example["trace"].split("\n")[-1])]
+    """The whole trace. Its last line is the last step's result, as the last line of a GSM8K trace computes
+    the answer; a completion is still right only if every line is."""
+    return example["trace"]
 
 
 def probes(example: dict) -> list[tuple[str, str]]:

@@ -10,7 +10,7 @@ Arms (every one is train_igpo.py with a few flags; all other settings are the co
     resample   the paper's sample-matched baseline: an all-wrong group gets G more rollouts without
                hints (eta = 0) and correct ones replace wrong ones, the same rollout budget as IGPO
     igpo       IGPO, paper defaults: partial hints (eta ~ U[0.2, 0.6]), entropy filter keeps 20%
-    full       full inpainting: the whole trace but the answer pinned (eta = 1)
+    full       full inpainting: the whole trace pinned (eta = 1)
     no_filter  IGPO without the entropy filter: every hint token in the loss (keep 1.0)
 
 Runs `jobs` trainings at a time (one thread each: the 15 runs of the tiny settings take 33 minutes on 2

@@ -26,8 +26,10 @@ def test_toy_scorer_right_wrong_and_malformed():
     ex = arith.make(__import__("random").Random(0), 3)
     assert arith.correct(ex["trace"], ex)
     assert arith.correct(ex["trace"] + "\n\n", ex)
-    wrong = arith.hint(ex) + str(int(ex["answer"]) + 1)
+    wrong = ex["trace"][:-1] + str((int(ex["answer"]) + 1) % 10)
     assert not arith.correct(wrong, ex)
+    lines = ex["trace"].split("\n")  # the right answer after a wrong line is wrong: the whole chain counts
+    assert not arith.correct("\n".join(lines[:1] + [str((int(lines[1]) + 1) % 10)] + lines[2:]), ex)
     for bad in ["", "\n", "abc", "12+3=", "=" * 5, "1\n2x", "\u00e9"]:
         assert arith.reward(bad, ex) == 0.0
 
@@ -44,8 +46,10 @@ def test_toy_trace_computes_the_question_and_writes_each_result_once():
         # the trace computes the question: the start value, then each step's result
         assert eval(ex["question"].rstrip(".")) == values[-1] and ex["question"][0] == str(values[0])
         steps = [abs(b - a) for a, b in zip(values, values[1:])]
-        assert (max(steps) >= arith.BIG[0]) == (ex["kind"] == "hard")  # a hard problem has a big step
-        assert arith.hint(ex) + ex["answer"] == ex["trace"]  # the hint: every line but the answer's
+        n_big = sum(s >= arith.BIG[0] for s in steps)
+        assert (n_big >= arith.MIN_BIG) == (ex["kind"] == "hard")  # a hard problem has two big steps
+        assert ex["kind"] == "easy" or ex["level"] >= arith.MIN_BIG
+        assert arith.hint(ex) == ex["trace"]  # the hint: the whole trace
         assert [res for _, res in arith.probes(ex)] == ex["trace"].split("\n")[1:]
 
 
