@@ -8,12 +8,10 @@ toy: chained arithmetic, synthetic, seeded and download-free. The teaching task 
 Two kinds of problems:
     easy   steps of 1..3: what SFT trains on (levels 1-6), and what the SFT model solves
     hard   steps of 4..5 as well ("7+4-5+2"): levels 2-6, each step big with probability 1/2, at least two
-           are. SFT sees few of them (HARD_SHARE of its problems), so the SFT model solves few and most of
-           GRPO's groups are all-wrong; a hint that reveals the running value after a big step (a line of
-           the trace) turns what follows into easy steps. The regime IGPO is for.
-Measured on the tiny model: with no hard problem in SFT the skill is absent (0-0.3% of hard traces right)
-and 60 rounds of RL, even with the whole trace pinned, did not teach it (0.4%); with one big step per hard
-problem, one SFT model of six got 36% of the "-4" problems right and the others none, a seed lottery.
+           are. SFT never shows a big step, so the SFT model is wrong on these and GRPO's groups are
+           all-wrong; a hint that reveals the running value after a big step (a line of the trace) turns
+           what follows into easy steps. The regime IGPO is for. (With one big step, one SFT model of six
+           got 36% of the "-4" problems right and the others none: a seed lottery, so two.)
 
 Design rules, each measured on the tiny model (0.9M parameters, a few minutes of CPU SFT):
 - Every result is written exactly once. A masked-diffusion model trained on a trace that repeats a result
@@ -40,7 +38,6 @@ MAX_OPERAND = 3     # an easy step adds or subtracts 1..MAX_OPERAND
 BIG = (4, 5)        # a hard problem's big steps add or subtract 4 or 5
 MIN_BIG = 2         # ... and it has at least two of them (so it has at least two steps)
 MAX_LEVEL = 6       # the question is padded to the width of a MAX_LEVEL-step problem
-HARD_SHARE = 0.02   # SFT's train split (kinds=("easy",)): this share of its problems are hard ones
 KINDS = ("easy", "hard")
 TEST_EVERY = 10     # a question whose crc32 % TEST_EVERY == 0 belongs to the test split
 
@@ -79,8 +76,6 @@ def load(split: str = "train", path=None, n: int | None = None, levels=tuple(ran
     out, hard_levels = [], [lv for lv in levels if lv >= MIN_BIG] or list(levels)
     while len(out) < n:
         kind = kinds[len(out) % len(kinds)]  # kinds alternate: equal shares
-        if split == "train" and kinds == ("easy",) and rng.random() < HARD_SHARE:
-            kind = "hard"
         ex = make(rng, rng.choice(levels if kind == "easy" else hard_levels), kind)
         if (zlib.crc32(ex["question"].encode()) % TEST_EVERY == 0) == (split == "test"):
             out.append(ex)

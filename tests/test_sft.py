@@ -38,9 +38,7 @@ def test_toy_trace_computes_the_question_and_writes_each_result_once():
     train, test = arith.load("train", n=3000), arith.load("test", n=300)
     assert not {e["question"] for e in train} & {e["question"] for e in test}
     assert len({len(e["question"]) for e in train + test}) == 1  # fixed width
-    assert {e["kind"] for e in test} == {"easy", "hard"}
-    share = sum(e["kind"] == "hard" for e in train) / len(train)  # SFT: a few hard problems among the easy
-    assert abs(share - arith.HARD_SHARE) < 0.01
+    assert {e["kind"] for e in train} == {"easy"} and {e["kind"] for e in test} == {"easy", "hard"}
     for ex in train[:300] + test[:300]:
         values = [int(v) for v in ex["trace"].split("\n")]
         assert len(values) == ex["level"] + 1 and values[-1] == int(ex["answer"])
