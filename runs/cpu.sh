@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The whole tiny pipeline on a laptop CPU: SFT -> IGPO -> evaluation on the toy task (about 13 minutes on 2
+# The whole tiny pipeline on a laptop CPU: SFT -> IGPO -> evaluation on the toy task (about 9 minutes on 2
 # cores). SFT trains on easy problems only; IGPO's prompts are the hard ones, with big steps SFT never saw.
 set -euo pipefail
 cd "$(dirname "$0")/.."
