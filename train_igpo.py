@@ -105,8 +105,8 @@ class Config:
 
 
 PRESETS = {
-    # toy traces are 3..13 tokens: 5..10-token chunks would leave most of them without a single hint; chunks of
-    # one token are about the paper's share of a trace (5..10 of ~250 tokens) at the toy's scale
+    # toy traces are 3..13 tokens: 5..10-token chunks would leave most of them without a single hint;
+    # chunks of one token are about the paper's share of a trace (5..10 of ~250 tokens) at the toy's scale
     "tiny": dict(chunk_min=1, chunk_max=1),
     "llada-8b": dict(task="metamath", eval_task="gsm8k", init_from="", prompts_per_step=64, lr=5e-7,
                      warmup=50, max_steps=2000, gen_len=256, block_len=32, steps=128, temperature=1.2,

@@ -102,7 +102,7 @@ def extract(text: str):
 def correct(text: str, example: dict) -> bool:
     """Right iff every line is: the running values, one per line, exactly the trace. The last value alone
     would count lucky guesses (one digit in ten; a wrong chain often lands on the answer): the SFT models
-    got 8-13% of the hard problems' last values right and 0-8% of their traces."""
+    got 2-19% of the one-big-step hard problems' last values right and 0-8% of their traces."""
     return [line.strip() for line in text.strip().split("\n")] == example["trace"].split("\n")
 
 
