@@ -36,7 +36,7 @@ ARMS = {
     "no_filter": ["--entropy_keep=1.0"],
 }
 OWN = ("--out_dir=", "--jobs=", "--seeds=", "--arms=", "--init_from=")  # this script's flags
-HARD = "hard"  # the toy's hard problems: eval rows carry eval_by_kind[HARD]
+HARD, EASY = "hard", "easy"  # the toy's kinds: eval rows carry eval_by_kind[HARD], eval_by_kind[EASY]
 
 
 def train(arm: str, seed: int, init_from: str, args: list, out_dir: str) -> str:
@@ -60,8 +60,8 @@ def stats(xs: list) -> str:
     return f"{m:.3f} ± {sd:.3f}"
 
 
-def hard_acc(row: dict) -> float:
-    return row.get("eval_by_kind", {}).get(HARD, row["eval_accuracy"])
+def kind_acc(row: dict, kind: str = HARD) -> float:
+    return row.get("eval_by_kind", {}).get(kind, row["eval_accuracy"])
 
 
 def mean_rows(runs: list[list[dict]]) -> list[dict]:
@@ -73,23 +73,24 @@ def mean_rows(runs: list[list[dict]]) -> list[dict]:
             keys = [k for k, v in group[0].items() if isinstance(v, (int, float)) and k != "step"]
             row = {"step": group[0]["step"], **{k: sum(r[k] for r in group) / len(group) for k in keys}}
             if kind == "eval_accuracy":
-                row["eval_by_kind"] = {HARD: sum(hard_acc(r) for r in group) / len(group)}
+                row["eval_by_kind"] = {HARD: sum(kind_acc(r) for r in group) / len(group)}
             out.append(row)
     return out
 
 
 def table(results: dict) -> str:
-    head = ("| arm | hard: start | hard: end (per seed) | hard: end, mean ± std | all: end, mean ± std | "
-            "all-wrong groups | after inpainting / resampling | reward, last 5 rounds | rollouts / round |")
-    lines = [head, "|" + "---|" * 9]
+    head = ("| arm | hard: start | hard: end (per seed) | hard: end, mean ± std | easy: end, mean ± std | "
+            "all: end, mean ± std | all-wrong groups | after inpainting / resampling | reward, last 5 rounds | "
+            "rollouts / round |")
+    lines = [head, "|" + "---|" * 10]
     for arm, runs in results.items():
         evals = [[r for r in rows if "eval_accuracy" in r] for rows in runs]
         steps = [[r for r in rows if "reward" in r] for rows in runs]
-        start, end = [hard_acc(e[0]) for e in evals], [hard_acc(e[-1]) for e in evals]
+        start, end = [kind_acc(e[0]) for e in evals], [kind_acc(e[-1]) for e in evals]
         per = lambda key, rows: sum(r.get(key, 0.0) for r in rows) / max(1, len(rows))
         lines.append(" | ".join([
             f"| {arm}", f"{sum(start) / len(start):.3f}", ", ".join(f"{x:.3f}" for x in end), stats(end),
-            stats([e[-1]["eval_accuracy"] for e in evals]),
+            stats([kind_acc(e[-1], EASY) for e in evals]), stats([e[-1]["eval_accuracy"] for e in evals]),
             f"{sum(per('all_wrong', s) for s in steps) / len(steps):.3f}",
             f"{sum(per('all_wrong_after', s) for s in steps) / len(steps):.3f}",
             f"{sum(per('reward', s[-5:]) for s in steps) / len(steps):.3f}",

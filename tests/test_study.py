@@ -34,7 +34,7 @@ def test_table_reports_hard_accuracy_per_seed_with_mean_and_spread():
     results = {"grpo": [fake_log(0.1), fake_log(0.2), fake_log(0.3)], "igpo": [fake_log(0.5)] * 3}
     text = S.table(results)
     grpo, igpo = text.splitlines()[2:]
-    assert "| 0.100 | 0.100, 0.200, 0.300 | 0.200 ± 0.100 | 0.600 ± 0.000 |" in grpo
+    assert "| 0.100 | 0.100, 0.200, 0.300 | 0.200 ± 0.100 | 0.900 ± 0.000 | 0.600 ± 0.000 |" in grpo
     assert igpo.startswith("| igpo | 0.100 | 0.500, 0.500, 0.500 | 0.500 ± 0.000 |")
     assert grpo.endswith("| 0.600 | 0.200 | 0.400 | 192 |")  # all-wrong, after, last 5 rewards, rollouts
 
