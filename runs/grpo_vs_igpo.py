@@ -1,6 +1,7 @@
 """
 The paper's experiment in miniature: GRPO, sample-matched resampling and IGPO (with its two ablations)
-from the same SFT checkpoint, 3 seeds each, on the toy task's hard problems.
+from the same SFT checkpoint, 3 seeds each, on the toy task (RL prompts half easy, half hard; the table
+and the curves report the hard ones).
 
     python runs/grpo_vs_igpo.py --init_from=out/sft --out_dir=out/study --jobs=2
     python runs/grpo_vs_igpo.py --init_from=out/sft_s{seed} ...   # each seed from its own SFT run
@@ -13,7 +14,7 @@ Arms (every one is train_igpo.py with a few flags; all other settings are the co
     full       full inpainting: the whole trace pinned (eta = 1)
     no_filter  IGPO without the entropy filter: every hint token in the loss (keep 1.0)
 
-Runs `jobs` trainings at a time (one thread each: the 15 runs of the tiny settings take 37 minutes on 2
+Runs `jobs` trainings at a time (one thread each: the 15 runs of the tiny settings take 25 minutes on 2
 cores); an interrupted study started again resumes every unfinished arm from its last checkpoint
 (train_igpo.py --resume) and skips the finished ones. Writes out_dir/results.md (the table) and
 out_dir/curves.svg (per-arm means over seeds, runs/plot.py).
@@ -80,8 +81,8 @@ def mean_rows(runs: list[list[dict]]) -> list[dict]:
 
 def table(results: dict) -> str:
     head = ("| arm | hard: start | hard: end (per seed) | hard: end, mean ± std | easy: end, mean ± std | "
-            "all: end, mean ± std | all-wrong groups | after inpainting / resampling | reward, last 5 rounds | "
-            "rollouts / round |")
+            "all: end, mean ± std | all-wrong groups | after inpainting / resampling | "
+            "reward, last 5 rounds | rollouts / round |")
     lines = [head, "|" + "---|" * 10]
     for arm, runs in results.items():
         evals = [[r for r in rows if "eval_accuracy" in r] for rows in runs]
