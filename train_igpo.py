@@ -280,6 +280,14 @@ def graded(task, reward: str):
     return SimpleNamespace(**{**vars(task), "correct": correct, "reward": reward})
 
 
+def draw_prompts(n_train: int, n: int, kinds: int, seed: int, step: int) -> list[int]:
+    """A round's n prompt indices: a function of (seed, step) only (so --resume continues exactly), alike on
+    every rank. The toy's train split alternates its kinds (arith.load), so drawing runs of `kinds` adjacent
+    rows gives every round equal shares of each kind: half of the toy's groups are hard in every round."""
+    rng = random.Random(stream_seed(seed, step, -1, "prompts"))
+    return [j * kinds + r for j in rng.sample(range(n_train // kinds), n // kinds) for r in range(kinds)]
+
+
 def mask_seeds(cfg: Config, step: int, rank: int) -> list[int]:
     """d1's prompt-mask seeds of a round: one per inner iteration when prompts are masked, else one."""
     n = cfg.mu if cfg.p_mask_prompt > 0 else 1
@@ -392,6 +400,9 @@ def main(argv=None):
     check_settings(0, cfg.gen_len, cfg.block_len, cfg.steps, cfg.gen_len)  # the sampler's schedule
     rt = setup(cfg.device, cfg.seed)
     # derived settings, checked once
+    if cfg.task == "toy" and cfg.prompts_per_step % len(cfg.kinds.split(",")):
+        raise ValueError(f"--prompts_per_step={cfg.prompts_per_step} must divide by the number of --kinds "
+                         f"({cfg.kinds}): every round draws equal shares of each")
     if cfg.prompts_per_step % rt.world_size:
         raise ValueError(f"--prompts_per_step={cfg.prompts_per_step} must divide by the world size "
                          f"({rt.world_size})")
@@ -428,6 +439,7 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     toy = dict(levels=tuple(int(v) for v in cfg.levels.split(",")), kinds=tuple(cfg.kinds.split(",")))
     kw = toy if cfg.task == "toy" else {}
+    n_kinds = len(toy["kinds"]) if cfg.task == "toy" else 1  # draw_prompts: equal shares per round
     eval_task = get_task(cfg.eval_task or cfg.task)
     train, test = task.load("train", **kw), eval_task.load("test")[: cfg.n_eval]
     if len(train) < cfg.prompts_per_step:  # each round draws distinct prompts
@@ -474,9 +486,8 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     t_start = time.time()
     for step in range(start, cfg.max_steps):
         t0 = time.time()
-        # ---- prompts for this rank: a function of (seed, step) only, so --resume continues exactly
-        picks = random.Random(stream_seed(cfg.seed, step, -1, "prompts"))  # alike on every rank
-        picks = picks.sample(range(len(train)), cfg.prompts_per_step)
+        # ---- prompts for this rank
+        picks = draw_prompts(len(train), cfg.prompts_per_step, n_kinds, cfg.seed, step)
         exs = [train[i] for i in picks[rt.rank * n_local:(rt.rank + 1) * n_local]]
         rng = random.Random(stream_seed(cfg.seed, step, rt.rank, "hints"))
         prompts = [chat(enc, task.prompt(ex, "train")) for ex in exs]

@@ -43,6 +43,7 @@ BAD_FLAGS = [  # (script, flags, what the one-line message says)
     ("train_igpo", ["--levels=4,9"], "--levels=4,9: expected comma-separated integers in [1, 6]"),
     ("train_igpo", ["--eval_interval=0"], "--eval_interval=0: expected >= 1"),
     ("train_igpo", ["--prompts_per_step=0"], "--prompts_per_step=0: expected >= 1"),
+    ("train_igpo", ["--prompts_per_step=15"], "--prompts_per_step=15 must divide by the number of --kinds"),
     ("train_igpo", ["--remasking=foo"], "--remasking=foo: expected one of 'low_confidence', 'random'"),
     ("train_igpo", ["--temperature=-1"], "--temperature=-1.0: expected >= 0"),
     ("train_igpo", ["--kinds=easy,medium"], "--kinds=easy,medium: expected comma-separated, from"),

@@ -10,6 +10,7 @@ import torch
 
 import model as M
 import train_igpo as T
+from data import arith
 from common import Runtime
 from conftest import REPO, TINY
 from data.tokenizer import decode
@@ -274,3 +275,12 @@ def test_hint_only_canvases_leak_the_answer_only_from_the_official_text(enc):
     got = H.shares(rows, enc, H.Config())
     assert got["ours", "paper"] == got["ours", "official"] == (0.0, 0.0)
     assert all(got["official", p][0] > 0 and got["official", p][1] == 0 for p in H.PLACEMENTS)
+
+
+def test_every_round_draws_equal_shares_of_the_toy_kinds():
+    train = arith.load("train", n=400, kinds=("easy", "hard"))
+    for step in range(5):
+        picks = T.draw_prompts(len(train), 16, 2, seed=1, step=step)
+        assert len(set(picks)) == 16 and [train[i]["kind"] for i in picks].count("hard") == 8
+    assert T.draw_prompts(400, 16, 1, 1, 0) != T.draw_prompts(400, 16, 1, 1, 1)  # a new draw each round
+    assert T.draw_prompts(400, 16, 1, 1, 3) == T.draw_prompts(400, 16, 1, 1, 3)  # (seed, step) only
