@@ -14,7 +14,7 @@ Arms (every one is train_igpo.py with a few flags; all other settings are the co
     full       full inpainting: the whole trace pinned (eta = 1)
     no_filter  IGPO without the entropy filter: every hint token in the loss (keep 1.0)
 
-Runs `jobs` trainings at a time (one thread each: the 15 runs of the tiny settings take 25 minutes on 2
+Runs `jobs` trainings at a time (one thread each: the 15 runs of the tiny settings take 23 minutes on 2
 cores); an interrupted study started again resumes every unfinished arm from its last checkpoint
 (train_igpo.py --resume) and skips the finished ones. Writes out_dir/results.md (the table) and
 out_dir/curves.svg (per-arm means over seeds, runs/plot.py).
