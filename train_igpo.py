@@ -439,7 +439,7 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     mask_id, eos_id = special_id(enc, MASK), special_id(enc, EOS)
     toy = dict(levels=tuple(int(v) for v in cfg.levels.split(",")), kinds=tuple(cfg.kinds.split(",")))
     kw = toy if cfg.task == "toy" else {}
-    n_kinds = len(toy["kinds"]) if cfg.task == "toy" else 1  # draw_prompts: equal shares per round
+    n_kinds = len(kw.get("kinds", ())) or 1  # draw_prompts: equal shares of the toy's kinds per round
     eval_task = get_task(cfg.eval_task or cfg.task)
     train, test = task.load("train", **kw), eval_task.load("test")[: cfg.n_eval]
     if len(train) < cfg.prompts_per_step:  # each round draws distinct prompts

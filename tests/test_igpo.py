@@ -10,9 +10,9 @@ import torch
 
 import model as M
 import train_igpo as T
-from data import arith
 from common import Runtime
 from conftest import REPO, TINY
+from data import arith
 from data.tokenizer import decode
 
 RT = Runtime(0, 1, torch.device("cpu"), __import__("contextlib").nullcontext())
