@@ -8,8 +8,9 @@ GRPO and IGPO (Inpainting-Guided Policy Optimization, arXiv 2509.10396) for mask
 One round: prompts for this rank -> G rollouts each (sample.py) -> rewards (the task's grader) ->
 IGPO: every group whose G rollouts are all wrong is re-sampled with chunks of the ground-truth trace
 pinned in the canvas, and up to floor(lambda*G) wrong rollouts are replaced by correct inpainted ones
--> group advantages -> old/reference log-probs (one forward per distinct prompt) -> mu optimizer steps
--> log, eval, checkpoint. Paper semantics by default; every way the official code differs is a flag
+-> group advantages -> old/reference log-probs (--estimator: d1's mean-field one, one forward per distinct
+prompt; or coupled masks, or a Monte Carlo ELBO, 2 or K forwards per completion) -> mu optimizer steps -> log,
+eval, checkpoint. Paper semantics by default; every way the official code differs is a flag
 (the README lists them).
 """
 import contextlib
@@ -58,6 +59,8 @@ class Config:
     ratio: str = "sequence"       # "sequence" (GSPO, the headline run) or "token" (GRPO)
     std_norm: bool = False        # divide advantages by the group std
     p_mask_prompt: float = 0.0    # d1: mask prompt tokens in the log-prob forward with this probability
+    estimator: str = "mean_field"  # the policy log-probs (token_logprobs): mean_field (d1's), coupled, elbo
+    estimator_samples: int = 1    # elbo: K masked forwards per completion, their masking ratios stratified
     gen_len: int = 16
     block_len: int = 8
     steps: int = 16               # sampler steps
@@ -121,6 +124,8 @@ RULES = dict(  # checked right after parsing, before any work or writing (common
     group_size=C.at_least(2),  # advantages are rewards minus the group mean: one rollout alone has none
     weight_decay=C.at_least(0), grad_clip=C.at_least(0), beta=C.at_least(0), eps_low=C.between(0, 1),
     eps_high=C.at_least(0), ratio=C.one_of("sequence", "token"), p_mask_prompt=C.between(0, 1),
+    estimator=C.one_of("mean_field", "coupled", "elbo"),
+    estimator_samples=((lambda v, c: v == 1 or v > 1 and c.estimator == "elbo"), "1, or more with elbo"),
     temperature=C.at_least(0), remasking=C.one_of("low_confidence", "random"),
     rollout_cache=C.one_of("none", "prefix", "dual"), rollout_refresh=C.at_least(0), eta_low=C.between(0, 1),
     eta_high=((lambda v, c: c.eta_low <= v <= 1), "in [--eta_low, 1]"), chunk_min=C.at_least(1),
@@ -195,27 +200,68 @@ def entropy_filter(hint_mask, entropy, keep: float):
     return m
 
 
+def completion_masks(N: int, L: int, estimator: str, samples: int, g, device):
+    """The masked forwards of coupled and elbo over N completions of L tokens -> masks (D, N, L) bool (True:
+    masked in draw d) and weights (D, N, 1): a token's estimate is sum_d weight_d 1[masked in d] log p_d.
+    coupled (DiffuCoder's coupled sampling): t ~ U(0, 1) per completion; draw A masks round(t L) positions at
+    random, draw B the others: every position is masked exactly once, weight 1.
+    elbo (LLaDA's ELBO in its Eq. 14 form; K = samples): t_k = (k + u_k) / K, u_k ~ U(0, 1) per completion
+    (stratified over the K draws); draw k masks exactly l_k = ceil(t_k L) positions at random (l_k is uniform
+    on 1..L over the strata, never 0), weight 1 / (K t) with t = l_k / L: the mean over draws of
+    1[masked] log p / t, unbiased for each token's ELBO term; summed over tokens, for the ELBO of
+    log pi(o | prompt)."""
+    D = 2 if estimator == "coupled" else samples
+    shape = (1 if estimator == "coupled" else D, N, L)
+    rank = torch.rand(shape, generator=g, device=device).argsort(-1).argsort(-1)  # random position order
+    if estimator == "coupled":
+        a = rank[0] < (torch.rand(N, 1, generator=g, device=device) * L).round()  # (N, L)
+        return torch.stack([a, ~a]), torch.ones(2, N, 1, device=device)
+    t = (torch.arange(D, device=device)[:, None, None] + torch.rand(D, N, 1, generator=g, device=device)) / D
+    n_masked = (t * L).ceil().clamp(min=1)  # (D, N, 1); u_k can be 0
+    return rank < n_masked, L / (n_masked * D)
+
+
 def token_logprobs(model, prompts, pad_id, mask_id, gen_len, completions, group_size, p_mask_prompt=0.0,
-                   seed=0, with_entropy=False):
-    """d1's one-step estimate (IGPO.md B.3): log pi(o_k | prompt, all of the completion masked).
-    The forward input does not depend on the completion, so all G completions of a prompt share one
-    forward: n distinct prompts -> logits (n, L, V) -> gather the (n*G, L) completion tokens."""
+                   seed=0, with_entropy=False, estimator="mean_field", samples=1):
+    """Per-token log-prob estimates (n*G, L) of the n*G completions (README: the estimators), and with_entropy
+    each position's predictive entropy (n*G, L), no grad, for the entropy filter. seed: the generator of the
+    prompt mask (d1's p_mask_prompt) and of the completion masks: one seed, the same masks.
+    mean_field (d1's one-step estimate, IGPO.md B.3): log pi(o_k | prompt, all of the completion masked). The
+    forward input does not depend on the completion, so all G completions of a prompt share one forward:
+    n distinct prompts -> logits (n, L, V) -> gather the (n*G, L) completion tokens.
+    coupled, elbo: D = 2 or K forwards per completion (completion_masks), batched into one call of D*n*G rows:
+    a token's log-prob and entropy come from the forwards where it is masked (elbo: weighted, its mean)."""
     ids, pad_mask = left_pad(prompts, pad_id, completions.device)
+    g = torch.Generator(ids.device).manual_seed(seed)
     if p_mask_prompt > 0:  # the same random prompt mask for every completion of the prompt
-        g = torch.Generator(ids.device).manual_seed(seed)
         hit = torch.rand(ids.shape, generator=g, device=ids.device) < p_mask_prompt
         ids = torch.where(hit & (pad_mask if pad_mask is not None else True), mask_id, ids)
     n, P = ids.shape
-    x = torch.cat([ids, torch.full((n, gen_len), mask_id, device=ids.device)], 1)
-    full_mask = None if pad_mask is None else torch.cat([pad_mask, pad_mask.new_ones(n, gen_len)], 1)
-    logp = F.log_softmax(model(x, full_mask, out=(P, P + gen_len)).float(), -1)  # (n, L, V)
-    idx = completions.view(n, group_size, gen_len).transpose(1, 2)  # (n, L, G)
-    # (n*G, L), no G-fold copy of V
-    out = logp.gather(-1, idx).transpose(1, 2).reshape(n * group_size, gen_len)
+    if estimator == "mean_field":
+        canvas = torch.full((n, gen_len), mask_id, device=ids.device)  # (n, L)
+    else:  # each completion D times, its own tokens where a draw leaves them visible
+        masks, weights = completion_masks(n * group_size, gen_len, estimator, samples, g, ids.device)
+        canvas = torch.where(masks, mask_id, completions).flatten(0, 1)  # (D*n*G, L)
+        rows = torch.arange(n, device=ids.device).repeat_interleave(group_size).repeat(len(masks))
+        ids, pad_mask = ids[rows], None if pad_mask is None else pad_mask[rows]  # each row's prompt
+    B = len(canvas)
+    x = torch.cat([ids, canvas], 1)
+    full_mask = None if pad_mask is None else torch.cat([pad_mask, pad_mask.new_ones(B, gen_len)], 1)
+    logp = F.log_softmax(model(x, full_mask, out=(P, P + gen_len)).float(), -1)  # (B, L, V)
+    if estimator == "mean_field":
+        idx = completions.view(n, group_size, gen_len).transpose(1, 2)  # (n, L, G)
+        # (n*G, L), no G-fold copy of V
+        out = logp.gather(-1, idx).transpose(1, 2).reshape(n * group_size, gen_len)
+    else:
+        tok = logp.gather(-1, completions.repeat(len(masks), 1)[..., None]).view(masks.shape)  # (D, n*G, L)
+        out = (torch.where(masks, tok, 0.0) * weights).sum(0)  # (n*G, L)
     if not with_entropy:
         return out
-    ent = -(logp.exp() * logp).sum(-1).detach()  # (n, L), no grad: only the entropy filter needs it
-    return out, ent.repeat_interleave(group_size, 0)
+    ent = -(logp.exp() * logp).sum(-1).detach()  # (B, L), no grad: only the entropy filter needs it
+    if estimator == "mean_field":
+        return out, ent.repeat_interleave(group_size, 0)
+    # the mean over the forwards where the position is masked (coupled: the one); 0 where none is (elbo)
+    return out, (ent.view(masks.shape) * masks).sum(0) / masks.sum(0).clamp(min=1)
 
 
 def upto_eos(comps, eos_id: int):
@@ -289,7 +335,9 @@ def draw_prompts(n_train: int, n: int, kinds: int, seed: int, step: int) -> list
 
 
 def mask_seeds(cfg: Config, step: int, rank: int) -> list[int]:
-    """d1's prompt-mask seeds of a round: one per inner iteration when prompts are masked, else one."""
+    """The seeds of a round's log-prob masks (token_logprobs: d1's prompt mask, the completion masks of
+    coupled and elbo): one per inner iteration when prompts are masked (d1 draws anew each), else one for the
+    round. An inner iteration's old, reference and new log-probs take the same seed, so the same masks."""
     n = cfg.mu if cfg.p_mask_prompt > 0 else 1
     return [stream_seed(cfg.seed, step, rank, f"prompt_mask/{it}") for it in range(n)]
 
@@ -363,7 +411,7 @@ def update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg: Config, s
             group["lr"] = lr_at(step * cfg.mu + it, cfg)
         with rt.ctx:
             logp = token_logprobs(model, prompts, pad_id, mask_id, cfg.gen_len, comps, G, cfg.p_mask_prompt,
-                                  seeds[it % n_old])
+                                  seeds[it % n_old], estimator=cfg.estimator, samples=cfg.estimator_samples)
         per_group = []
         for g in range(len(prompts)):
             s = slice(g * G, (g + 1) * G)
@@ -500,15 +548,17 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
             hint_mask, texts = r["hint_mask"], r["texts"]
             t_gen = time.time() - t0  # sampling (and scoring) only: the completions have come to the host
             adv = group_advantages(rewards, cfg.std_norm).flatten().to(rt.device)  # (n*G,)
-            # ---- old and reference log-probs, frozen for the mu updates; one forward per distinct prompt
+            # ---- old and reference log-probs, frozen for the mu updates: one forward (mean_field: of the n
+            # distinct prompts; coupled, elbo: of 2 or K rows per completion) per mask seed
             seeds = mask_seeds(cfg, step, rt.rank)  # d1: one prompt mask per inner iteration
             logp_args = (prompts, eos_id, mask_id, L, comps, G, cfg.p_mask_prompt)  # all but model and seed
+            est = dict(estimator=cfg.estimator, samples=cfg.estimator_samples)
             with torch.no_grad(), rt.ctx:
-                olds = [token_logprobs(model, *logp_args, seed, with_entropy=True) for seed in seeds]
+                olds = [token_logprobs(model, *logp_args, seed, with_entropy=True, **est) for seed in seeds]
                 with M.lora_off(model) if cfg.lora_r else contextlib.nullcontext():
                     refs = None
                     if cfg.beta > 0:
-                        refs = [token_logprobs(ref or model, *logp_args, seed) for seed in seeds]
+                        refs = [token_logprobs(ref or model, *logp_args, seed, **est) for seed in seeds]
         keep = entropy_filter(hint_mask, olds[0][1], cfg.entropy_keep).float()  # (n*G, L)
         valid = upto_eos(comps, eos_id).float() if cfg.completion_mask else None  # d1's completion mask
         keep = keep if valid is None else keep * valid
