@@ -1,7 +1,9 @@
 """Run by tests/test_distributed.py, under torchrun (2 ranks) and as a single process:
     torchrun --standalone --nproc_per_node=2 tests/dist_check.py OUT_DIR
 One fixed global batch of 4 groups -> each rank updates on its share -> losses and weights to OUT_DIR.
-Rank r also runs r*2+1 sampler calls inside gathered() first: uneven re-rollout counts must not hang."""
+Rank r also runs r*2+1 sampler calls inside gathered() first: uneven re-rollout counts must not hang. Then
+one update per estimator with r + 1 groups on rank r: uneven groups must not hang either."""
+import dataclasses
 import os
 import sys
 
@@ -42,9 +44,22 @@ def main(out_dir):
                             pad_id, mask_id)
         dist.all_reduce(stats, op=dist.ReduceOp.AVG)
         losses.append(stats[0].item())
-    sd = M.full_state_dict(net)
+    sd = {k: v.clone() for k, v in M.full_state_dict(net).items()}  # one rank's are the live parameters
+    uneven, k = {}, rt.rank + 1  # rank r: r + 1 groups
+    for estimator, K in (("mean_field", 1), ("coupled", 1), ("elbo", 2)):
+        c = dataclasses.replace(cfg, estimator=estimator, estimator_samples=K)
+        args, est = (prompts[:k], pad_id, mask_id, 8, comps[:2 * k], 2), dict(estimator=estimator, samples=K)
+        seeds = T.mask_seeds(c, 2, rt.rank)  # update()'s, as train_igpo.train_loop takes them
+        with torch.no_grad():
+            olds = [T.token_logprobs(net, *args, 0, s, with_entropy=True, **est) for s in seeds]
+            refs = [T.token_logprobs(ref, *args, 0, s, **est) for s in seeds]
+        rows = (comps[:2 * k], olds, refs, adv[:2 * k], torch.ones(2 * k, 8))
+        stats, _ = T.update(net, opt, rt, prompts[:k], *rows, c, 2, pad_id, mask_id)
+        dist.all_reduce(stats, op=dist.ReduceOp.AVG)
+        uneven[estimator] = stats.tolist()
     if rt.rank == 0:
-        torch.save({"losses": losses, "state": sd}, os.path.join(out_dir, f"world{rt.world_size}.pt"))
+        out = {"losses": losses, "state": sd, "uneven": uneven}
+        torch.save(out, os.path.join(out_dir, f"world{rt.world_size}.pt"))
     dist.barrier()  # every rank done before the group goes: gloo aborts a process whose peer left first
     dist.destroy_process_group()
 

@@ -118,6 +118,136 @@ def test_shared_prompt_forward_equals_per_sample_forwards(tiny, ids):
     assert torch.equal(ent[0], ent[2]) and not torch.equal(ent[0], ent[3])
 
 
+def test_mean_field_is_one_forward_per_prompt_bit_identical_to_the_direct_computation(tiny, ids):
+    """d1's estimate: prompt (masked with p_mask_prompt by the seed's generator) + L masks, one forward of the
+    n prompts; completion i's token j is read off prompt i // G's logits at j."""
+    prompts, G, L, pad, mask = [[5, 6, 7, 8], [9, 10], [11, 12, 13]], 2, 8, ids["eos"], ids["mask"]
+    comps = torch.randint(0, 256, (6, L), generator=torch.Generator().manual_seed(0))
+    calls = []
+    hook = tiny.register_forward_pre_hook(lambda m, args: calls.append(args[0].shape))
+    for p_mask in (0.0, 0.3):
+        x, pad_mask = T.left_pad(prompts, pad, "cpu")
+        if p_mask:
+            hit = torch.rand(x.shape, generator=torch.Generator().manual_seed(5)) < p_mask
+            x = torch.where(hit & pad_mask, mask, x)
+        x = torch.cat([x, torch.full((3, L), mask)], 1)
+        full = torch.cat([pad_mask, torch.ones(3, L, dtype=torch.bool)], 1)
+        lp = torch.log_softmax(tiny(x, full, out=(4, 4 + L)).float(), -1)  # (3, L, V)
+        want = torch.stack([lp[i // G, torch.arange(L), comps[i]] for i in range(6)])
+        want_ent = (-(lp.exp() * lp).sum(-1)).repeat_interleave(G, 0)
+        calls.clear()
+        got, ent = T.token_logprobs(tiny, prompts, pad, mask, L, comps, G, p_mask, 5, with_entropy=True)
+        assert torch.equal(got, want) and torch.equal(ent, want_ent) and calls == [(3, 4 + L)]
+    hook.remove()
+
+
+class Scripted(torch.nn.Module):
+    """A model whose logits at a position are a fixed vector of its position plus the sum of fixed vectors of
+    every real token in the row (the mask token has its own): what a masked position predicts depends on
+    which of the others are masked. Positions count real tokens, as in model.py. Records each input."""
+    V = 12
+
+    def __init__(self):
+        super().__init__()
+        g = torch.Generator().manual_seed(0)
+        self.tok, self.pos, self.calls = torch.randn(self.V, self.V, generator=g), torch.randn(32, self.V), []
+
+    def forward(self, idx, pad_mask=None, out=None):
+        self.calls.append(idx.clone())
+        real = torch.ones_like(idx, dtype=torch.bool) if pad_mask is None else pad_mask
+        seen = (self.tok[idx] * real[..., None]).sum(1, keepdim=True)  # (B, 1, V)
+        logits = seen + self.pos[(real.long().cumsum(-1) - 1).clamp(min=0)]  # (B, T, V)
+        return logits if out is None else logits[:, out[0]:out[1]]
+
+
+def direct_logprobs(net, prompt, comp, masked):
+    """Log-probs and entropies (L,) of comp's tokens in one forward of prompt + comp with `masked` masked."""
+    x = torch.tensor(prompt + torch.where(masked, Scripted.V - 1, comp).tolist())
+    lp = torch.log_softmax(net(x[None])[0, len(prompt):], -1)  # (L, V)
+    return lp[torch.arange(len(comp)), comp], -(lp.exp() * lp).sum(-1)
+
+
+def test_coupled_scores_every_token_once_in_the_forward_where_it_is_masked():
+    """Two complementary masks per completion (round(t L) positions and the rest, t per completion), prompt
+    clean; one call of 2 rows per completion; each token's log-prob and entropy from its masked forward."""
+    net, prompts, G, L, mask = Scripted(), [[1, 2, 3], [4, 5]], 3, 8, Scripted.V - 1
+    comps = torch.randint(0, Scripted.V - 2, (6, L), generator=torch.Generator().manual_seed(1))
+    masks, w = T.completion_masks(6, L, "coupled", 1, torch.Generator().manual_seed(7), "cpu")
+    assert masks.shape == (2, 6, L) and (masks.sum(0) == 1).all() and (w == 1).all()  # each position once
+    assert len(set(masks[0].sum(1).tolist())) > 1  # a masking ratio of its own per completion
+    logp, ent = T.token_logprobs(net, prompts, mask - 1, mask, L, comps, G, seed=7, with_entropy=True,
+                                 estimator="coupled")
+    assert len(net.calls) == 1 and net.calls[0].shape == (12, 3 + L) and (net.calls[0][:, :3] != mask).all()
+    for i in range(6):
+        for m in masks[:, i]:
+            want, want_ent = direct_logprobs(net, prompts[i // G], comps[i], m)
+            assert torch.allclose(logp[i, m], want[m], atol=1e-6) and torch.allclose(ent[i, m], want_ent[m])
+
+
+def test_elbo_draws_are_stratified_and_weighted_by_one_over_t():
+    """K = L draws: draw k masks exactly k + 1 positions (t_k in [k/K, (k+1)/K)), weight 1 / (K t); a token's
+    estimate is the weighted sum over the draws where it is masked, its entropy their mean (0 if none)."""
+    L, K = 6, 6
+    masks, w = T.completion_masks(50, L, "elbo", K, torch.Generator().manual_seed(0), "cpu")
+    counts = masks.sum(-1)  # (K, 50)
+    assert (counts == torch.arange(1, K + 1)[:, None]).all() and torch.allclose(w[..., 0], 1 / counts.float())
+    net, prompt, G = Scripted(), [1, 2, 3], 4
+    comps = torch.randint(0, Scripted.V - 2, (G, L), generator=torch.Generator().manual_seed(1))
+    logp, ent = T.token_logprobs(net, [prompt], 9, 11, L, comps, G, seed=3, with_entropy=True,
+                                 estimator="elbo", samples=2)
+    masks, w = T.completion_masks(G, L, "elbo", 2, torch.Generator().manual_seed(3), "cpu")
+    assert net.calls[0].shape == (2 * G, 3 + L)  # K rows per completion, one call
+    for i in range(G):
+        per_draw = [direct_logprobs(net, prompt, comps[i], m) for m in masks[:, i]]
+        want = sum(w[k, i] * torch.where(masks[k, i], lp, 0.0) for k, (lp, _) in enumerate(per_draw))
+        ent_sum = sum(torch.where(masks[k, i], e, 0.0) for k, (_, e) in enumerate(per_draw))
+        assert torch.allclose(logp[i], want, atol=1e-6)
+        assert torch.allclose(ent[i], ent_sum / masks[:, i].sum(0).clamp(min=1), atol=1e-6)
+
+
+def test_elbo_estimate_is_unbiased_for_the_exhaustive_elbo():
+    """L = 4: the ELBO's expectation over every masked count l (uniform on 1..L) and every subset of l
+    positions, (L / l) sum over the masked positions of log p, against the mean of 4000 estimates (K = 3):
+    the sequence sum and each token's term within 4 standard errors."""
+    import itertools
+    net, prompt, L, N = Scripted(), [1, 2, 3], 4, 4000
+    comp = torch.tensor([3, 7, 0, 5])
+    exact = torch.zeros(L)
+    for n_masked in range(1, L + 1):
+        subsets = list(itertools.combinations(range(L), n_masked))
+        for S in subsets:
+            masked = torch.zeros(L, dtype=torch.bool)
+            masked[list(S)] = True
+            lp, _ = direct_logprobs(net, prompt, comp, masked)
+            exact += (1 / L) * (1 / len(subsets)) * (L / n_masked) * torch.where(masked, lp, 0.0)
+    est = T.token_logprobs(net, [prompt], 9, 11, L, comp.expand(N, L), N, seed=0, estimator="elbo", samples=3)
+    for got, want in [(est.sum(1), exact.sum())] + [(est[:, j], exact[j]) for j in range(L)]:
+        se = got.std() / N ** 0.5
+        assert 0 < se and abs(got.mean() - want) < 4 * se, (got.mean(), want, se)
+
+
+@pytest.mark.parametrize("estimator,K", [("mean_field", 1), ("coupled", 1), ("elbo", 3)])
+def test_old_and_new_logprobs_of_a_round_see_the_same_masks(tiny, estimator, K, monkeypatch):
+    """update()'s new log-probs at lr 0 equal the old ones computed as train_loop does (mask_seeds): the same
+    masks (and prompt masks) in every inner iteration."""
+    prompts = [[5, 6, 7], [8, 9]]
+    comps = torch.randint(0, 256, (4, 8), generator=torch.Generator().manual_seed(0))
+    seen, loss = [], T.policy_loss
+    record = lambda logp, old, *a: seen.append((logp, old)) or loss(logp, old, *a)  # noqa: E731
+    monkeypatch.setattr(T, "policy_loss", record)
+    opt = torch.optim.AdamW(tiny.parameters(), lr=0.0)
+    for p_mask in (0.0, 0.2):  # one seed for the round; d1's prompt masks: one per inner iteration
+        cfg = T.Config(group_size=2, gen_len=8, mu=2, lr=0.0, beta=0.0, estimator=estimator,
+                       estimator_samples=K, p_mask_prompt=p_mask)
+        with torch.no_grad():
+            olds = [T.token_logprobs(tiny, prompts, 256, 261, 8, comps, 2, p_mask, s, with_entropy=True,
+                                     estimator=estimator, samples=K) for s in T.mask_seeds(cfg, 3, 0)]
+        seen.clear()
+        T.update(tiny, opt, RT, prompts, comps, olds, None, torch.ones(4), torch.ones(4, 8), cfg, 3, 256, 261)
+        assert len(seen) == 4 and all(torch.allclose(new, old, atol=1e-6) for new, old in seen)
+    assert not torch.equal(olds[0][0], olds[1][0])  # the prompt mask is drawn anew each inner iteration
+
+
 def fake_task(hint_text="ZZZZZZZZZZZZZZZZZZZZ"):
     """Right iff the completion holds 5 Z's in a row: a random model never writes that, a hinted one may."""
     ok = lambda text, ex: "ZZZZZ" in text or ex["easy"]
