@@ -14,8 +14,10 @@ tests/test_sample.py), (c) the approximations: Fast-dLLM's prefix / dual KV cach
 parallel decoding (tests/test_cache.py).
 ms/step is per forward (threshold decoding runs fewer than `steps`); x ref = speed-up over (a).
 
-Training row: train_igpo.token_logprobs forward + backward on one group (its G completions share one forward
-of the T = prompt + gen_len positions). MFU = model FLOPs per second / the device's dense bf16 peak, with
+Training rows: train_igpo.token_logprobs forward + backward on one group under each --estimator, its rows of
+T = prompt + gen_len positions: mean_field 1 (the G completions share one forward), coupled 2 per completion,
+elbo K per completion (--estimator_samples); tokens/s = rows x T positions through the model per second,
+x mean_field = its time over mean_field's. On CUDA a row that runs out of memory says so. MFU = model FLOPs per second / the device's dense bf16 peak, with
 PaLM's accounting per sequence and forward: 2 * (N_blocks * rows + N_head * projected rows) + 4 * n_layer *
 n_embd * rows * keys (bidirectional attention: every row sees all keys; the embedding is a lookup, no FLOPs),
 backward = 2 forwards. For the samplers, from the shapes each forward gets: (a) all T rows through blocks and
@@ -48,7 +50,8 @@ class Config:
     mask_id: int = -1           # -1: the tokenizer's <|mask|>
     pad_id: int = -1            # -1: the tokenizer's EOS
     reference: bool = True      # time (a); at 8B its float64 whole-canvas tensors take ~20 GB
-    train: bool = True          # time the training forward + backward
+    train: bool = True          # time the training forward + backward, under each estimator
+    estimator_samples: int = 2  # the elbo training row's K
     grad_ckpt: bool = False     # activation checkpointing in the training row (B.9's run uses it)
     compile: bool = False       # also time the exact sampler on torch.compile(model)
     iters: int = 1              # timed runs per row, after a warm-up run
@@ -63,7 +66,8 @@ PRESETS = {
                      mask_id=126336, pad_id=126081),  # LLaDA's <|mdm_mask|> and <|endoftext|> (IGPO.md B.1)
 }
 RULES = dict(model=C.one_of(*M.PRESETS), batch=C.at_least(1), prompt_len=C.at_least(1),
-             temperature=C.at_least(0), threshold=C.between(0, 1), iters=C.at_least(1), device=C.DEVICE)
+             temperature=C.at_least(0), threshold=C.between(0, 1), iters=C.at_least(1), device=C.DEVICE,
+             estimator_samples=C.at_least(1))
 PEAK_FLOPS = {"H100": 989e12, "H200": 989e12, "A100": 312e12}  # dense bf16, NVIDIA's data sheets (SXM)
 
 
@@ -197,20 +201,34 @@ def main(argv=None):
         model.grad_ckpt = cfg.grad_ckpt
         comps = torch.randint(0, min(cfg.mask_id, cfg.pad_id), (cfg.batch, L), generator=g).to(rt.device)
 
-        def train_step(gen_len, steps):
-            group = comps[:, :gen_len]  # (batch, gen_len): one group of completions of the prompt
-            with rt.ctx:
-                logp = token_logprobs(model, [prompt], cfg.pad_id, cfg.mask_id, gen_len, group, cfg.batch)
-            logp.mean().backward()
-            model.zero_grad(set_to_none=True)
-        sec, _, _, mem = run(train_step, warmup_full=True)
-        T = cfg.prompt_len + L
-        # one forward of the T positions, the head on the L completion rows; backward = 2 forwards
-        fl = 3 * flops(T, T, L)
+        def train_step(estimator, samples):  # -> fn(gen_len, steps) for run()
+            def fn(gen_len, steps):
+                group = comps[:, :gen_len]  # (batch, gen_len): one group of completions of the prompt
+                with rt.ctx:
+                    logp = token_logprobs(model, [prompt], cfg.pad_id, cfg.mask_id, gen_len, group, cfg.batch,
+                                          estimator=estimator, samples=samples)
+                logp.mean().backward()
+                model.zero_grad(set_to_none=True)
+            return fn
+        T, K = cfg.prompt_len + L, cfg.estimator_samples
         n_params = sum(p.numel() for p in model.parameters())
-        print0(f"\ntrain: token_logprobs fwd+bwd, 1 prompt x {cfg.batch} completions ({T} positions): "
-               f"{T / sec:.0f} tokens/s | {1000 * sec:.1f} ms | {fl / sec / 1e12:.2f} TFLOP/s | "
-               f"MFU {mfu(fl, sec)} | peak mem {mem} | N = {n_params / 1e6:.1f}M")
+        print0(f"\ntrain: token_logprobs forward + backward, 1 prompt x {cfg.batch} completions, rows of {T} "
+               f"positions, N = {n_params / 1e6:.1f}M")
+        print0(f"{'estimator':<14} {'rows':>5} {'ms':>9} {'tokens/s':>10} {'TFLOP/s':>8} {'MFU':>6} "
+               f"{'peak mem':>10} {'x mean_field':>13}")
+        base = None
+        for name, estimator, samples in (("mean_field", "mean_field", 1), ("coupled", "coupled", 1),
+                                         (f"elbo K={K}", "elbo", K)):
+            try:
+                sec, fw, fl, mem = run(train_step(estimator, samples), warmup_full=True)
+            except torch.OutOfMemoryError:  # CUDA: coupled and elbo forward 2 or K rows per completion
+                model.zero_grad(set_to_none=True)
+                print0(f"{name:<14} out of memory")
+                continue
+            base = base or sec
+            n_rows = fl / fw / flops(T, T, L)  # the forward's batch; backward = 2 forwards
+            print0(f"{name:<14} {n_rows:>5.0f} {1e3 * sec:>9.1f} {n_rows * T / sec:>10.0f} "
+                   f"{3 * fl / sec / 1e12:>8.3f} {mfu(3 * fl, sec):>6} {mem:>10} {sec / base:>13.2f}")
 
 
 if __name__ == "__main__":

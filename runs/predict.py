@@ -9,9 +9,10 @@ Predict one IGPO round before measuring it, without a GPU: peak memory per rank 
 
 Memory: the tensors the code keeps, op by op: weights, adapters, gradients, AdamW states, the frozen
 reference copy (full fine-tuning with beta > 0), FSDP2's unsharded copies, what autograd saves in each block
-(only each block's input with activation checkpointing), the (n, L, V) fp32 log-softmax of the estimator and
-its backward, the sampler's float64 (B, block_len, V) tensors, and the short-lived tensors of the fullest
-moment of each phase. Time: model FLOPs / (peak x MFU), never less than reading the weights once per forward,
+(only each block's input with activation checkpointing), the (rows, L, V) fp32 log-softmax of the estimator
+and its backward (rows per rank: the n prompts for mean_field, 2 or K per completion for coupled and elbo),
+the sampler's float64 (B, block_len, V) tensors, and the short-lived tensors of the fullest moment of each
+phase. Time: model FLOPs / (peak x MFU), never less than reading the weights once per forward,
 plus HBM time for the vocabulary-sized float64/fp32 elementwise work. --check runs the real sampler, estimator
 and update() at small shapes on CPU and compares with the live tensor bytes they allocate.
 """
@@ -49,7 +50,11 @@ class Shape:
 
     def __post_init__(self):
         mc, rc = self.mc, self.rc
-        self.n = rc.prompts_per_step // self.world  # distinct prompts per rank: one estimator row each
+        self.n = rc.prompts_per_step // self.world  # distinct prompts per rank
+        # the estimator's rows per rank in a log-prob forward and in update()'s: mean_field one per prompt,
+        # coupled 2 per completion, elbo K per completion
+        per_completion = {"mean_field": 0, "coupled": 2, "elbo": rc.estimator_samples}[rc.estimator]
+        self.rows = self.n * rc.group_size * per_completion or self.n
         self.G, self.L, self.P, self.V = rc.group_size, rc.gen_len, self.prompt_len, mc.vocab_size
         self.T, self.C, self.H, self.nl = self.P + self.L, mc.n_embd, mc.mlp_hidden, mc.n_layer
         self.hd, self.nh = self.C // mc.n_head, mc.n_head
@@ -202,10 +207,10 @@ def rope_tables(s: Shape, tokens: float, forward: bool = False) -> float:
 
 
 def update_peak(s: Shape) -> dict:
-    """One inner step of update(): token_logprobs with grad on the n prompts, the per-group loss, backward,
-    clip, AdamW. Bytes above static_memory at each candidate moment; the largest is the peak."""
+    """One inner step of update(): token_logprobs with grad on the estimator's rows, the per-group loss,
+    backward, clip, AdamW. Bytes above static_memory at each candidate moment; the largest is the peak."""
     n, V, C, ab, nl, full, ckpt = s.n, s.V, s.C, s.ab, s.nl, not s.lora, s.rc.grad_ckpt
-    N, NL = n * s.T, n * s.L  # tokens through the blocks, completion tokens through the head
+    N, NL = s.rows * s.T, s.rows * s.L  # tokens through the blocks, completion tokens through the head
     saved, x_grad = [], full  # the embedding is trainable only in full fine-tuning
     for _ in range(nl):
         b, x_grad = block_saved(s, x_grad)
@@ -261,9 +266,9 @@ def max_param_bytes(s: Shape) -> float:  # CPU AdamW (single tensor): sqrt(v) an
 
 
 def logp_peak(s: Shape) -> dict:
-    """The no-grad old-policy (with entropy) and reference log-prob forwards on the n prompts; autocast's
-    cache lasts over both (one `with` in train_igpo.main)."""
-    N, NL = s.n * s.T, s.n * s.L
+    """The no-grad old-policy (with entropy) and reference log-prob forwards on the estimator's rows;
+    autocast's cache lasts over both (one `with` in train_igpo.main)."""
+    N, NL = s.rows * s.T, s.rows * s.L
     blocks = (block_forward_peak(s) + s.ab * s.C + 16) * N + rope_tables(s, N, forward=True)  # + x_in, ids
     out = {"forward (blocks)": blocks,
            "log-softmax + entropy": 12 * s.V * NL + 16 * N}  # log_softmax, exp, exp * log_softmax; ids
@@ -315,10 +320,10 @@ def sampler_step_time(s: Shape, rows: int, mfu: float, bw_eff: float) -> float:
 
 
 def train_step_flops(s: Shape) -> float:
-    """update()'s forward + backward on the n prompts: a frozen base needs only input gradients (one
+    """update()'s forward + backward on the estimator's rows: a frozen base needs only input gradients (one
     forward's matmuls), full fine-tuning two; attention's backward is two forwards; checkpointing recomputes
     the blocks."""
-    n, T = s.n, s.T
+    n, T = s.rows, s.T
     f_attn, f_lora = 4 * s.nl * s.C * T * T * n, 2 * s.nl * s.block_lora * T * n
     f_blocks, f_head = 2 * s.nl * s.block_params * T * n, 2 * s.V * s.C * s.L * n
     flops = (f_blocks + f_head) * (2 if s.lora else 3) + f_attn * 3 + f_lora * 3
@@ -342,14 +347,14 @@ def round_time(s: Shape, mfu: float = 0.45, bw_eff: float = 0.8) -> dict:
     cdf = [sum(pmf[:x + 1]) for x in range(n + 1)]
     p_slowest = [cdf[x]**W - (cdf[x - 1]**W if x else 0) for x in range(n + 1)]
     rollouts = generate(n * s.G) + sum(p * generate(s.G * x) for x, p in enumerate(p_slowest)) + gather
-    # old (+ entropy: 42 bytes per (n, L, V) element) and reference (18) forwards, one row per prompt
-    n_old = rc.mu if rc.p_mask_prompt > 0 else 1
+    # old (+ entropy: 42 bytes per (rows, L, V) element) and reference (18) forwards of the estimator's rows
+    n_old, R = rc.mu if rc.p_mask_prompt > 0 else 1, s.rows
     n_ref = n_old if rc.beta > 0 else 0
-    fwd = max(comp(forward_flops(s, n, s.T, L)), mem(s.params * s.ab + s.nl * s.block_lora * s.ld))
+    fwd = max(comp(forward_flops(s, R, s.T, L)), mem(s.params * s.ab + s.nl * s.block_lora * s.ld))
     ref_fwd = max(fwd, gather if not s.lora else 0)  # a full-FT reference is sharded: one gather
-    logp = n_old * (fwd + mem(42 * n * L * V)) + n_ref * (ref_fwd + mem(18 * n * L * V))
-    # update: forward + backward, and 40 bytes per (n, L, V) element of fp32 head work
-    step = comp(train_step_flops(s)) + mem(40 * n * L * V)
+    logp = n_old * (fwd + mem(42 * R * L * V)) + n_ref * (ref_fwd + mem(18 * R * L * V))
+    # update: forward + backward, and 40 bytes per (rows, L, V) element of fp32 head work
+    step = comp(train_step_flops(s)) + mem(40 * R * L * V)
     if W > 1:  # all-gathers for forward and backward and an fp32 reduce-scatter, overlapped with compute
         step = max(step, 2 * gather + s.trainable * 4 * (W - 1) / W / busbw)
     step += mem(10 * s.trainable_bytes / W)  # fused AdamW (read p g m v, write p m v) + clip_grad_norm_
@@ -362,16 +367,21 @@ def round_time(s: Shape, mfu: float = 0.45, bw_eff: float = 0.8) -> dict:
 
 def gpu_check_predictions(mfu: float = 0.45, bw_eff: float = 0.8) -> list[str]:
     """What runs/gpu_check.sh measures on one H200, predicted: bench.py --preset=llada-8b's exact sampler and
-    training rows (random bf16 weights, 8 rows, prompt 200), and the one IGPO step (1 toy prompt of 22 tokens,
-    random weights: its group is all wrong and re-rolled with hints)."""
+    training rows, one per estimator (random bf16 weights, 8 rows, prompt 200; elbo K = 2 as in bench.py), and
+    the one IGPO step (1 toy prompt of 22 tokens, random weights: its group is all wrong and re-rolled with
+    hints)."""
     mc, base = MODELS["llada-8b"], dataclasses.replace(RunConfig(), **RUNS["llada-8b"])
     bench = Shape(mc, dataclasses.replace(base, lora_r=0, prompts_per_step=1, grad_ckpt=False))
     weights = bench.params * 2
     sampler_peak = weights + max(rollout_peak(bench, 8).values())
     step = sampler_step_time(bench, 8, mfu, bw_eff)
-    train_peak = weights + max(v for k, v in update_peak(bench).items() if k != "optimizer step")
     _, peak, bw, _ = GPUS["H200"]
-    train_s = train_step_flops(bench) / (peak * mfu) + 40 * bench.L * bench.V / (bw * bw_eff)
+    train = []
+    for name, estimator, K in ESTIMATORS:
+        b = Shape(mc, dataclasses.replace(bench.rc, estimator=estimator, estimator_samples=K))
+        train_peak = weights + max(v for k, v in update_peak(b).items() if k != "optimizer step")
+        train_s = train_step_flops(b) / (peak * mfu) + 40 * b.rows * b.L * b.V / (bw * bw_eff)
+        train.append(f"{name} {1e3 * train_s:.0f} ms, peak {train_peak / GiB:.1f} GiB")
     one = Shape(mc, dataclasses.replace(base, prompts_per_step=1), prompt_len=22, all_wrong=1.0)
     t = round_time(one, mfu, bw_eff)
     # max_memory_allocated counts from the start: init_weights draws each weight in fp32 and scales it
@@ -380,8 +390,8 @@ def gpu_check_predictions(mfu: float = 0.45, bw_eff: float = 0.8) -> list[str]:
     tokens_per_s = 8 * bench.L / (step * bench.rc.steps)
     return [f"- bench.py (b) exact sampler: {1e3 * step:.0f} ms/step, {tokens_per_s:.0f} tokens/s, "
             f"peak {sampler_peak / GiB:.1f} GiB",
-            f"- bench.py training row (token_logprobs forward + backward, every weight trainable, no "
-            f"checkpointing): {1e3 * train_s:.0f} ms, peak {train_peak / GiB:.1f} GiB",
+            "- bench.py training rows (token_logprobs forward + backward, every weight trainable, no "
+            f"checkpointing): {'; '.join(train)}",
             f"- one IGPO step (LoRA r=128): mem_gb {mem_gb:.1f} (weight init's fp32 draws: "
             f"{init / 1e9:.1f}; the round: {max(phase_memory(one).values()) / 1e9:.1f}), rollout_s "
             f"{t['rollouts']:.0f} (8 rows, then 8 hinted), logp_s {t['log-prob']:.2f}, "
@@ -451,12 +461,13 @@ def measure(s: Shape, seed: int = 0) -> dict:
     comps = torch.randint(0, V - 2, (s.n * G, L), generator=gen)
     adv, keep = torch.randn(s.n * G, generator=gen), torch.ones(s.n * G, L)
     rc = dataclasses.replace(s.rc, mu=1)
+    est = dict(estimator=rc.estimator, samples=rc.estimator_samples)
 
     def logps():
         with torch.no_grad(), ctx:
-            olds = [token_logprobs(net, prompts, pad_id, mask_id, L, comps, G, with_entropy=True)]
+            olds = [token_logprobs(net, prompts, pad_id, mask_id, L, comps, G, with_entropy=True, **est)]
             with M.lora_off(net) if s.lora else contextlib.nullcontext():
-                refs = [token_logprobs(net, prompts, pad_id, mask_id, L, comps, G)]
+                refs = [token_logprobs(net, prompts, pad_id, mask_id, L, comps, G, **est)]
         return olds, refs
 
     def step():
@@ -464,7 +475,7 @@ def measure(s: Shape, seed: int = 0) -> dict:
 
     def forward_backward():  # update()'s inner step up to the backward
         with ctx:
-            logp = token_logprobs(net, prompts, pad_id, mask_id, L, comps, G)
+            logp = token_logprobs(net, prompts, pad_id, mask_id, L, comps, G, **est)
         groups = [slice(g * G, (g + 1) * G) for g in range(s.n)]
         loss = [policy_loss(logp[g], olds[0][0][g], refs[0][g], adv[g], keep[g], rc)[0] for g in groups]
         torch.stack(loss).mean().backward()
@@ -504,21 +515,24 @@ CHECK_MODELS = {  # tiny as in model.PRESETS; small-ish: small at half width, 2 
     "small-ish": dataclasses.replace(MODELS["small"], n_layer=2, n_head=6, n_embd=384, mlp_hidden=1024,
                                      vocab_size=4096),
 }
-CHECK_MODES = {  # (dtype, lora_r, grad_ckpt, autocast): CPU's own path; CUDA's dtypes under CPU autocast
-    "fp32 full": ("float32", 0, False, False),
-    "fp32 full ckpt": ("float32", 0, True, False),
-    "bf16 LoRA": ("bfloat16", 16, False, True),
-    "bf16 LoRA ckpt": ("bfloat16", 16, True, True),
-    "bf16 full ckpt": ("bfloat16", 0, True, True),
-    "fp32 full ckpt autocast": ("float32", 0, True, True),
+CHECK_MODES = {  # (dtype, lora_r, grad_ckpt, autocast, estimator): CPU's own path; CUDA's dtypes under CPU
+    "fp32 full": ("float32", 0, False, False, "mean_field"),  # autocast; elbo with K = 2
+    "fp32 full ckpt": ("float32", 0, True, False, "mean_field"),
+    "bf16 LoRA": ("bfloat16", 16, False, True, "mean_field"),
+    "bf16 LoRA ckpt": ("bfloat16", 16, True, True, "mean_field"),
+    "bf16 full ckpt": ("bfloat16", 0, True, True, "mean_field"),
+    "fp32 full ckpt autocast": ("float32", 0, True, True, "mean_field"),
+    "fp32 full coupled": ("float32", 0, False, False, "coupled"),
+    "bf16 LoRA ckpt elbo": ("bfloat16", 16, True, True, "elbo"),
 }
 
 
 def check_shape(model: str, mode: str) -> Shape:
     """2 prompts x G = 4, prompts of 16 (tiny) or 32 tokens, 32 generated in 4 blocks, one step each."""
-    dtype, r, ckpt, autocast = CHECK_MODES[mode]
+    dtype, r, ckpt, autocast, estimator = CHECK_MODES[mode]
     rc = dataclasses.replace(RunConfig(), prompts_per_step=2, group_size=4, gen_len=32, block_len=8, steps=4,
-                             dtype=dtype, lora_r=r, grad_ckpt=ckpt, beta=0.01)
+                             dtype=dtype, lora_r=r, grad_ckpt=ckpt, beta=0.01, estimator=estimator,
+                             estimator_samples=2 if estimator == "elbo" else 1)
     P = 16 if model == "tiny" else 32
     return Shape(CHECK_MODELS[model], rc, prompt_len=P, device="cpu", autocast=autocast)
 
@@ -554,6 +568,9 @@ def variations(prompt_len: int = 200, all_wrong: float = 0.2):
                 for world in (1, 8):
                     yield (f"{name}, gen {gen}, ckpt {'on' if ckpt else 'off'}", world,
                            {gpu: Shape(mc, rc, world, gpu, prompt_len, all_wrong=all_wrong) for gpu in GPUS})
+
+
+ESTIMATORS = [("mean_field", "mean_field", 1), ("coupled", "coupled", 1), ("elbo K=2", "elbo", 2)]
 
 
 def fits(peak: float, gpu: str) -> str:
@@ -619,6 +636,20 @@ def report(prompt_len: int = 200, all_wrong: float = 0.2, mfu: float = 0.45, bw_
         out.append(f"| {gen} | {world} | {s.n} | {t['rollout forwards']} ({calls} x {s.rc.steps}) | "
                    f"{t['inpaint forwards']:.0f}, {t['inpaint forwards, slowest rank']:.0f} | "
                    f"{t['log-prob forwards']} | {t['update forward+backward']} |")
+    out += ["", "## The log-prob estimator (--estimator): LoRA r=128, gen 256, ckpt on", "",
+            f"| estimator | GPUs | rows per forward, per rank | peak GiB/rank | {cols} |",
+            "|---|---|---|---|" + "---|---|" * len(gpus)]
+    for world in (1, 8):
+        for name, estimator, K in ESTIMATORS:
+            rc = dataclasses.replace(headline[(256, world)].rc, estimator=estimator, estimator_samples=K)
+            shapes = {g: Shape(s.mc, rc, world, g, prompt_len, all_wrong=all_wrong) for g in gpus}
+            peak = max(phase_memory(shapes[gpus[0]]).values())
+            cells = []
+            for g in gpus:
+                t = round_time(shapes[g], mfu, bw_eff)
+                cells += [fits(peak, g), f"{t['rollouts']:.0f} / {t['log-prob']:.1f} / {t['update']:.1f}"]
+            rows = shapes[gpus[0]].rows
+            out.append(f"| {name} | {world} | {rows} | {peak / GiB:.1f} | " + " | ".join(cells) + " |")
     for world in (1, 8):
         s = headline[(256, world)]
         out += ["", f"## Where the memory goes: LoRA r=128, gen 256, ckpt on, {world} GPU(s); GiB/rank", ""]

@@ -51,6 +51,26 @@ def test_rollout_forwards_are_the_samplers(enc):
     assert len(calls) == P.round_time(s)["rollout forwards"] == 4 and calls == [64, 64, 8, 8]
 
 
+def test_estimator_rows_are_the_codes():
+    """A log-prob forward's rows under each estimator, as token_logprobs builds them (3 prompts x G = 4):
+    mean_field one per prompt, coupled 2 and elbo K per completion; at the 8B shapes their cost follows."""
+    import train_igpo as T
+    model, calls = M.build(TINY, "cpu", seed=0).eval(), []
+    model.register_forward_pre_hook(lambda m, args: calls.append(args[0].shape[0]))
+    comps = torch.randint(0, 256, (12, 8), generator=torch.Generator().manual_seed(0))
+    times = {}
+    for estimator, K, want in (("mean_field", 1, 3), ("coupled", 1, 24), ("elbo", 3, 36)):
+        est = dict(estimator=estimator, estimator_samples=K)
+        rc = dataclasses.replace(P.RunConfig(), prompts_per_step=3, group_size=4, gen_len=8, **est)
+        calls.clear()
+        T.token_logprobs(model, [[1, 2, 3, 4]] * 3, 256, 261, 8, comps, 4, estimator=estimator, samples=K)
+        assert calls == [P.Shape(TINY, rc, prompt_len=4, device="cpu", autocast=False).rows] == [want]
+        big = dataclasses.replace(P.RunConfig(), **P.RUNS["llada-8b"], **est)
+        times[estimator] = P.round_time(P.Shape(M.PRESETS["llada-8b"], big, world=8))
+    assert times["mean_field"]["update"] < times["coupled"]["update"] < times["elbo"]["update"]
+    assert times["mean_field"]["log-prob"] < times["coupled"]["log-prob"] < times["elbo"]["log-prob"]
+
+
 def test_weight_init_transient_is_the_builds():
     """gpu_check's mem_gb counts from the start: build() allocates the weights, then draws each in fp32 and
     scales it (two fp32 copies of the largest weight at once)."""
