@@ -17,11 +17,12 @@ ms/step is per forward (threshold decoding runs fewer than `steps`); x ref = spe
 Training rows: train_igpo.token_logprobs forward + backward on one group under each --estimator, its rows of
 T = prompt + gen_len positions: mean_field 1 (the G completions share one forward), coupled 2 per completion,
 elbo K per completion (--estimator_samples); tokens/s = rows x T positions through the model per second,
-x mean_field = its time over mean_field's. On CUDA a row that runs out of memory says so. MFU = model FLOPs per second / the device's dense bf16 peak, with
-PaLM's accounting per sequence and forward: 2 * (N_blocks * rows + N_head * projected rows) + 4 * n_layer *
-n_embd * rows * keys (bidirectional attention: every row sees all keys; the embedding is a lookup, no FLOPs),
-backward = 2 forwards. For the samplers, from the shapes each forward gets: (a) all T rows through blocks and
-head, (b) all T rows through the blocks, the head on the current block only, (c) fewer rows against T keys.
+x mean_field = its time over mean_field's. On CUDA a row that runs out of memory says so.
+MFU = model FLOPs per second / the device's dense bf16 peak, with PaLM's accounting per sequence and forward:
+2 * (N_blocks * rows + N_head * projected rows) + 4 * n_layer * n_embd * rows * keys (bidirectional
+attention: every row sees all keys; the embedding is a lookup, no FLOPs), backward = 2 forwards. For the
+samplers, from the shapes each forward gets: (a) all T rows through blocks and head, (b) all T rows through
+the blocks, the head on the current block only, (c) fewer rows against T keys.
 """
 import time
 from dataclasses import dataclass
