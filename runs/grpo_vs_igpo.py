@@ -5,6 +5,7 @@ and the curves report the hard ones).
 
     python runs/grpo_vs_igpo.py --init_from=out/sft --out_dir=out/study --jobs=2
     python runs/grpo_vs_igpo.py --init_from=out/sft_s{seed} ...   # each seed from its own SFT run
+    python runs/grpo_vs_igpo.py --arms=grpo,igpo --estimator=coupled ...   # other flags: every run's
 
 Arms (every one is train_igpo.py with a few flags; all other settings are the command line's):
     grpo       plain GRPO (--inpaint=False): G rollouts per prompt, nothing else

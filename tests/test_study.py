@@ -24,10 +24,10 @@ def test_finished_arms_are_skipped_and_interrupted_ones_resume(tmp_path, monkeyp
         for f in files:
             (tmp_path / name / f).write_text("{}")
     for seed in (1, 2, 3):
-        S.train("igpo", seed, "out/sft_s{seed}", ["--max_steps=5"], str(tmp_path))
+        S.train("igpo", seed, "out/sft_s{seed}", ["--max_steps=5", "--estimator=elbo"], str(tmp_path))
     assert len(calls) == 2  # seed 1 is finished
     assert "--resume=True" in calls[0] and "--resume=True" not in calls[1]
-    assert "--init_from=out/sft_s2" in calls[0] and "--max_steps=5" in calls[0]
+    assert "--init_from=out/sft_s2" in calls[0] and {"--max_steps=5", "--estimator=elbo"} <= set(calls[0])
 
 
 def test_table_reports_hard_accuracy_per_seed_with_mean_and_spread():
