@@ -3,7 +3,7 @@
 #  1. the tiny pipeline on CUDA (SFT 200 steps -> 2 IGPO rounds -> eval, exact and dual cache): every script's
 #     CUDA path (autocast bf16, fused AdamW, generators on the device) end to end
 #  2. bench.py at LLaDA-8B shapes with random bf16 weights and B.9's rollout settings: reference vs exact vs
-#     cached sampler (tokens/s, MFU, peak memory), the estimator's forward + backward MFU
+#     cached sampler (tokens/s, MFU, peak memory), each log-prob estimator's forward + backward MFU
 #  3. one IGPO step at the headline settings (G=8, 256 tokens, block 32, 128 steps, LoRA r=128): peak memory
 #     (mem_gb) and the time split: rollouts (rollout_s), old/ref log-prob forwards (logp_s), the mu updates (train_s)
 # Every part runs even if an earlier one fails; the log goes to $OUT/gpu_check.log (or /tmp) and the exit status
