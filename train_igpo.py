@@ -223,9 +223,9 @@ def completion_masks(N: int, L: int, estimator: str, samples: int, g, device):
 
 def token_logprobs(model, prompts, pad_id, mask_id, gen_len, completions, group_size, p_mask_prompt=0.0,
                    seed=0, with_entropy=False, estimator="mean_field", samples=1):
-    """Per-token log-prob estimates (n*G, L) of the n*G completions (README: the estimators), and with_entropy
-    each position's predictive entropy (n*G, L), no grad, for the entropy filter. seed: the generator of the
-    prompt mask (d1's p_mask_prompt) and of the completion masks: one seed, the same masks.
+    """Per-token log-prob estimates (n*G, L) of the n*G completions (README: "The log-probability estimator"),
+    and with_entropy each position's predictive entropy (n*G, L), no grad, for the entropy filter. seed: the
+    generator of the prompt mask (d1's p_mask_prompt) and of the completion masks: one seed, the same masks.
     mean_field (d1's one-step estimate, IGPO.md B.3): log pi(o_k | prompt, all of the completion masked). The
     forward input does not depend on the completion, so all G completions of a prompt share one forward:
     n distinct prompts -> logits (n, L, V) -> gather the (n*G, L) completion tokens.
