@@ -6,14 +6,24 @@ toy: chained arithmetic, synthetic, seeded and download-free. The teaching task 
     answer:   "7"                the last line; a completion is right iff it is the whole trace (correct())
 
 Two kinds of problems:
-    easy   steps of 1..3: what SFT trains on (levels 1-6), and what the SFT model solves
+    easy   steps of 1..3 (levels 1-6), 3/4 of SFT's problems, each with its right trace
     hard   steps of 4..5 as well ("7+4-5+2"): levels 2-6, each step big with probability 1/2, at least two
-           are. SFT never shows a big step, so the SFT model is wrong on these and GRPO's groups are
-           all-wrong; a hint that reveals the running value after a big step (a line of the trace) turns
-           what follows into easy steps. The regime IGPO is for.
-Measured on the tiny model, each a seed lottery that two big steps and no hard SFT problem avoid: with one big
-step per hard problem, one SFT model of six got 36% of the "-4" problems right and the others none; with 2% of
-SFT's problems hard, seeds 1, 1337 and 2 solved 3%, 10% and 75% of the hard ones.
+           are. SFT's other 1/4 ("weak") are hard problems traced by a weak teacher: right on each big step
+           with probability TEACHER_RIGHT = 1/2, else a slip (the operand applied as b - 2: "+4" adds 2), the
+           later lines following the slipped value. The SFT model so holds the big steps as a latent skill:
+           it samples a right hard trace now and then (pass@1 about 0.04, pass@8 about 0.16 at temperature 1)
+           and most of GRPO's hard groups are all wrong; RL can reinforce what it sometimes gets right, and
+           a hint that reveals the running value after a big step turns what follows into easy steps.
+How the hard kind got here (each measured on the tiny model; README, Results):
+- Absent (SFT on easy problems only, the big steps never shown): every hard group all wrong, inpainting
+  rescued about 30% of them, and no arm learned in 60 or 240 rounds (hard 0.000-0.004): the skill is out of
+  reach of RL's small steps, and the one-token hints the entropy filter keeps seldom teach a big step.
+- Less latent: a teacher right w.p. 0.2 (1/3 of SFT's problems) or 0.3 (1/4): SFT hard 0.000-0.001 greedy,
+  pass@32 0.10 at 0.3, every hard group all wrong in RL, and hard stayed at 0.002-0.014 in every arm; easy
+  fell to 0.65-0.91 after SFT (the weak traces cost the easy skill; the less right the teacher, the more).
+- Seed lotteries, which two big steps and the weak teacher avoid: with one big step per hard problem, one SFT
+  model of six got 36% of the "-4" problems right and the others none; with 2% of SFT's problems hard and
+  right, seeds 1, 1337 and 2 solved 3%, 10% and 75% of the hard ones.
 
 Design rules, each measured on the tiny model (0.9M parameters, a few minutes of CPU SFT):
 - Every result is written exactly once. A masked-diffusion model trained on a trace that repeats a result
@@ -41,12 +51,15 @@ BIG = (4, 5)        # a hard problem's big steps add or subtract 4 or 5
 MIN_BIG = 2         # ... and it has at least two of them (so it has at least two steps)
 MAX_LEVEL = 6       # the question is padded to the width of a MAX_LEVEL-step problem
 KINDS = ("easy", "hard")
+TEACHER_RIGHT = 0.5  # "weak": a hard problem whose trace comes from a teacher right on a big step w.p. this
+SFT_KINDS = ("easy", "easy", "easy", "weak")  # SFT's data: 3/4 easy, 1/4 weak-teacher traces of hard ones
 TEST_EVERY = 10     # a question whose crc32 % TEST_EVERY == 0 belongs to the test split
 
 
 def make(rng: random.Random, level: int, kind: str = "easy") -> dict:
-    big = [kind == "hard" and rng.random() < 0.5 for _ in range(level)]
-    while kind == "hard" and sum(big) < min(MIN_BIG, level):  # a hard problem has MIN_BIG big steps
+    hard = kind in ("hard", "weak")
+    big = [hard and rng.random() < 0.5 for _ in range(level)]
+    while hard and sum(big) < min(MIN_BIG, level):  # a hard problem has MIN_BIG big steps
         big[rng.choice([i for i, b in enumerate(big) if not b])] = True
     value = start = rng.randint(0, MAX_VALUE)
     ops, values = [], [str(start)]
@@ -59,26 +72,34 @@ def make(rng: random.Random, level: int, kind: str = "easy") -> dict:
         ops.append(f"{op}{b}")
         values.append(str(value))
     question = (str(start) + "".join(ops)).ljust(1 + 2 * MAX_LEVEL, ".")
+    if kind == "weak":  # the weak teacher: a big step slips to b - 2 unless right; later lines follow it
+        value, values = start, [str(start)]
+        for o, is_big in zip(ops, big):
+            b = int(o[1:]) - (2 if is_big and rng.random() >= TEACHER_RIGHT else 0)
+            value = value + b if o[0] == "+" else value - b
+            if not 0 <= value <= MAX_VALUE:
+                return make(rng, level, kind)  # the slipped chain left [0, 9]: draw another problem
+            values.append(str(value))
     return {"question": question, "trace": "\n".join(values), "answer": str(value), "level": level,
             "kind": kind}
 
 
 def load(split: str = "train", path=None, n: int | None = None, levels=tuple(range(1, MAX_LEVEL + 1)),
-         kinds: tuple = ("easy",), seed: int = 0) -> list[dict]:
+         kinds: tuple = SFT_KINDS, seed: int = 0) -> list[dict]:
     """n problems (default 50000 train; 1000 test per kind) with levels drawn uniformly from `levels` (hard
     ones: those >= MIN_BIG, if any), all from one side of the hash split. Train: the `kinds` asked for (SFT:
-    easy); test: both kinds."""
+    SFT_KINDS; RL: easy and hard); test: easy and hard."""
     if split not in ("train", "test"):
         raise ValueError(f"toy task: unknown split {split!r} (train, test)")
-    if bad := set(kinds) - set(KINDS):
-        raise ValueError(f"toy task: unknown kinds {sorted(bad)} (easy, hard)")
+    if bad := set(kinds) - set(KINDS) - {"weak"}:
+        raise ValueError(f"toy task: unknown kinds {sorted(bad)} (easy, hard, weak)")
     kinds = KINDS if split == "test" else kinds
     n = n or (50000 if split == "train" else 1000 * len(kinds))
     rng = random.Random(f"{split}-{seed}")
     out, hard_levels = [], [lv for lv in levels if lv >= MIN_BIG] or list(levels)
     while len(out) < n:
         kind = kinds[len(out) % len(kinds)]  # kinds alternate: equal shares
-        ex = make(rng, rng.choice(levels if kind == "easy" else hard_levels), kind)
+        ex = make(rng, rng.choice(hard_levels if kind in ("hard", "weak") else levels), kind)
         if (zlib.crc32(ex["question"].encode()) % TEST_EVERY == 0) == (split == "test"):
             out.append(ex)
     return out

@@ -38,8 +38,10 @@ def test_toy_trace_computes_the_question_and_writes_each_result_once():
     train, test = arith.load("train", n=3000), arith.load("test", n=300)
     assert not {e["question"] for e in train} & {e["question"] for e in test}
     assert len({len(e["question"]) for e in train + test}) == 1  # fixed width
-    assert {e["kind"] for e in train} == {"easy"} and {e["kind"] for e in test} == {"easy", "hard"}
-    for ex in train[:300] + test[:300]:
+    assert [e["kind"] for e in train[:8]] == list(arith.SFT_KINDS) * 2  # SFT: 3/4 easy, 1/4 weak teacher
+    assert {e["kind"] for e in test} == {"easy", "hard"}
+    rl = arith.load("train", n=300, kinds=("easy", "hard"))
+    for ex in [e for e in train[:400] if e["kind"] == "easy"] + rl + test[:300]:
         values = [int(v) for v in ex["trace"].split("\n")]
         assert len(values) == ex["level"] + 1 and values[-1] == int(ex["answer"])
         assert all(0 <= v <= arith.MAX_VALUE for v in values)
@@ -51,6 +53,24 @@ def test_toy_trace_computes_the_question_and_writes_each_result_once():
         assert ex["kind"] == "easy" or ex["level"] >= arith.MIN_BIG
         assert arith.hint(ex) == ex["trace"]  # the hint: the whole trace
         assert [res for _, res in arith.probes(ex)] == ex["trace"].split("\n")[1:]
+
+
+def test_the_weak_teacher_slips_on_big_steps_and_follows_its_own_lines():
+    weak = [e for e in arith.load("train", n=8000) if e["kind"] == "weak"]
+    right = slips = 0
+    for ex in weak:
+        values = [int(v) for v in ex["trace"].split("\n")]
+        ops = [int(ex["question"][1 + 2 * i:3 + 2 * i]) for i in range(ex["level"])]  # "+4" -> 4, "-5" -> -5
+        assert sum(abs(o) >= arith.BIG[0] for o in ops) >= arith.MIN_BIG  # a hard problem's question
+        assert all(0 <= v <= arith.MAX_VALUE for v in values) and values[-1] == int(ex["answer"])
+        for o, a, b in zip(ops, values, values[1:]):  # each line from the line above it, as written
+            sign = 1 if o > 0 else -1
+            if abs(o) < arith.BIG[0]:
+                assert b - a == o  # easy steps are always right
+            else:
+                assert b - a in (o, o - 2 * sign)  # right, or the operand applied as b - 2
+                right, slips = right + (b - a == o), slips + (b - a != o)
+    assert abs(right / (right + slips) - arith.TEACHER_RIGHT) < 0.05  # redrawn slips shift it a little
 
 
 def test_resumed_sft_equals_uninterrupted(tmp_path):
