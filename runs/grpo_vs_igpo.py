@@ -62,7 +62,10 @@ def stats(xs: list) -> str:
     return f"{m:.3f} ± {sd:.3f}"
 
 
-def kind_acc(row: dict, kind: str = HARD) -> float:
+def kind_acc(row: dict, kind: str = HARD, sampled: bool = False) -> float:
+    """A kind's greedy accuracy, or its sampled one (avg@k: train_igpo.py --eval_k), from an eval row."""
+    if sampled:
+        return row.get("eval_sampled_by_kind", {}).get(kind, float("nan"))
     return row.get("eval_by_kind", {}).get(kind, row["eval_accuracy"])
 
 
@@ -75,28 +78,35 @@ def mean_rows(runs: list[list[dict]]) -> list[dict]:
             keys = [k for k, v in group[0].items() if isinstance(v, (int, float)) and k != "step"]
             row = {"step": group[0]["step"], **{k: sum(r[k] for r in group) / len(group) for k in keys}}
             if kind == "eval_accuracy":
-                row["eval_by_kind"] = {HARD: sum(kind_acc(r) for r in group) / len(group)}
+                for key, sampled in (("eval_by_kind", False), ("eval_sampled_by_kind", True)):
+                    row[key] = {k: sum(kind_acc(r, k, sampled) for r in group) / len(group)
+                                for k in (HARD, EASY)}
             out.append(row)
     return out
 
 
 def table(results: dict) -> str:
-    head = ("| arm | hard: start | hard: end (per seed) | hard: end, mean ± std | easy: end, mean ± std | "
-            "all: end, mean ± std | all-wrong groups | after inpainting / resampling | "
-            "reward, last 5 rounds | rollouts / round |")
-    lines = [head, "|" + "---|" * 10]
+    """Per arm: hard accuracy sampled (avg@k) and greedy, start -> end over seeds (and each seed's end), easy
+    greedy, the all-wrong share of the first 5 rounds and of all of them (after inpainting in brackets), and
+    the rollouts sampled (per round; in all)."""
+    head = ("| arm | hard, sampled: start -> end | hard, sampled: end per seed | "
+            "hard, greedy: start -> end | easy, greedy: start -> end | all-wrong: first 5 rounds (after) | "
+            "all rounds (after) | rollouts / round (in all) |")
+    lines = [head, "|" + "---|" * 8]
     for arm, runs in results.items():
         evals = [[r for r in rows if "eval_accuracy" in r] for rows in runs]
         steps = [[r for r in rows if "reward" in r] for rows in runs]
-        start, end = [kind_acc(e[0]) for e in evals], [kind_acc(e[-1]) for e in evals]
-        per = lambda key, rows: sum(r.get(key, 0.0) for r in rows) / max(1, len(rows))
+        acc = lambda i, kind=HARD, sampled=False: [kind_acc(e[i], kind, sampled) for e in evals]  # noqa: E731
+        per = lambda key, n=None: sum(sum(r.get(key, 0.0) for r in s[:n]) / max(1, len(s[:n]))  # noqa: E731
+                                      for s in steps) / len(steps)
+        total = sum(sum(r.get("rollouts", 0) for r in s) for s in steps) / len(steps)
         lines.append(" | ".join([
-            f"| {arm}", f"{sum(start) / len(start):.3f}", ", ".join(f"{x:.3f}" for x in end), stats(end),
-            stats([kind_acc(e[-1], EASY) for e in evals]), stats([e[-1]["eval_accuracy"] for e in evals]),
-            f"{sum(per('all_wrong', s) for s in steps) / len(steps):.3f}",
-            f"{sum(per('all_wrong_after', s) for s in steps) / len(steps):.3f}",
-            f"{sum(per('reward', s[-5:]) for s in steps) / len(steps):.3f}",
-            f"{sum(per('rollouts', s) for s in steps) / len(steps):.0f} |"]))
+            f"| {arm}", f"{stats(acc(0, sampled=True))} -> {stats(acc(-1, sampled=True))}",
+            ", ".join(f"{x:.3f}" for x in acc(-1, sampled=True)), f"{stats(acc(0))} -> {stats(acc(-1))}",
+            f"{stats(acc(0, EASY))} -> {stats(acc(-1, EASY))}",
+            f"{per('all_wrong', 5):.2f} ({per('all_wrong_after', 5):.2f})",
+            f"{per('all_wrong'):.2f} ({per('all_wrong_after'):.2f})",
+            f"{per('rollouts'):.0f} ({total:.0f}) |"]))
     return "\n".join(lines)
 
 

@@ -21,11 +21,13 @@ def write_log(d, rows, torn=False):
 
 
 def rl_rows(n, shift=0.0):
-    rows = [{"step": 0, "eval_accuracy": 0.3, "eval_by_kind": {"easy": 0.5, "hard": 0.1}}]
+    kinds = lambda e, h: dict(eval_by_kind={"easy": e, "hard": h},  # noqa: E731
+                              eval_sampled_by_kind={"easy": e, "hard": h})
+    rows = [{"step": 0, "eval_accuracy": 0.3, "rollouts_seen": 0, **kinds(0.5, 0.1)}]
     for s in range(1, n + 1):
         rows.append({"step": s, "reward": 0.1 * s + shift, "all_wrong": 0.5, "all_wrong_after": 0.2,
                      "kl": 0.01, "loss": -0.1, "clip_frac": 0.0, "grad_norm": 1.0})
-    return rows + [{"step": n, "eval_accuracy": 0.4, "eval_by_kind": {"easy": 0.6, "hard": 0.2}}]
+    return rows + [{"step": n, "eval_accuracy": 0.4, "rollouts_seen": 128 * n, **kinds(0.6, 0.2)}]
 
 
 def test_runs_are_overlaid_one_curve_per_run_and_quantity(tmp_path):
@@ -38,9 +40,9 @@ def test_runs_are_overlaid_one_curve_per_run_and_quantity(tmp_path):
     titles = [t.text for t in root.iter(NS + "text") if t.text in [p[0] for p in plot.PANELS]]
     assert titles == [p[0] for p in plot.PANELS]  # every panel has data from some run
     lines = list(root.iter(NS + "polyline"))
-    # RL runs: 9 curves each (all-wrong draws two); the SFT run: loss and grad norm
-    assert len(lines) == 2 * 9 + 2
-    assert sum(1 for p in lines if p.get("stroke-dasharray")) == 2  # all-wrong after inpainting, per RL run
+    # RL runs: 12 curves each (all-wrong and the two kinds draw two); the SFT run: loss and grad norm
+    assert len(lines) == 2 * 12 + 2
+    assert sum(1 for p in lines if p.get("stroke-dasharray")) == 2 * 3  # after inpainting, sampled accuracy
     legend = [t.text for t in root.iter(NS + "text") if t.text and t.text.startswith("\u25a0")]
     assert [s.split(" ", 1)[1] for s in legend] == [str(tmp_path / d) for d in ("a", "b", "sft")]
 
@@ -50,9 +52,11 @@ def test_a_resumed_run_shows_each_step_once_the_last_row_winning():
     assert plot.series(rows, "reward") == [(1, 0.0), (2, 0.7)]
 
 
-def test_a_dotted_key_reads_a_nested_field():
-    rows = [{"step": 3, "eval_by_kind": {"hard": 0.25}}, {"step": 4, "eval_accuracy": 0.5}]
+def test_a_dotted_key_reads_a_nested_field_against_the_x_asked_for():
+    rows = [{"step": 3, "eval_by_kind": {"hard": 0.25}, "rollouts_seen": 384},
+            {"step": 4, "eval_accuracy": 0.5}]
     assert plot.series(rows, "eval_by_kind.hard") == [(3, 0.25)]
+    assert plot.series(rows, "eval_by_kind.hard", x="rollouts_seen") == [(384, 0.25)]
 
 
 def test_panels_without_data_are_left_out(tmp_path):
