@@ -8,8 +8,8 @@ builds on it (save, save_lora, write_json), never the other way round.
                       --key=value override helper, --help, and the settings checks (a rule per field:
                       at_least, between, one_of, int_list, DEVICE, FOLDER, LORA_TARGETS, WANDB).
     (d) checkpoints:  locked() (one run per folder), save_checkpoint() (staged, then committed),
-                      commit_checkpoint(), finish_checkpoint(), resume_point(), kept_log(), load_optimizer(),
-                      fingerprint().
+                      commit_checkpoint(), finish_checkpoint(), resume_point(),
+                      read_meta(), kept_log(), load_optimizer(), fingerprint().
 """
 import contextlib
 import dataclasses
@@ -21,6 +21,7 @@ import io
 import json
 import os
 import pathlib
+import pickle
 import shutil
 import sys
 import tokenize
@@ -30,6 +31,7 @@ import torch
 import torch.distributed as dist
 
 import model as M
+from data import files
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -173,7 +175,7 @@ def int_list(lo, hi, empty_ok=False):
 # setup() would quietly fall back to the CPU for anything but "cpu" when CUDA is missing
 DEVICE = (lambda v, c: v in ("", "cpu") or (v == "cuda" and torch.cuda.is_available())), \
     "'' (cuda if available, else cpu), 'cpu', or 'cuda' on a machine with CUDA"
-FOLDER = (lambda v, c: not os.path.isfile(v)), "a folder, not a file"
+FOLDER = (lambda v, c: v != "" and not os.path.isfile(v)), "a folder, not a file or ''"
 WANDB = (lambda v, c: not v or importlib.util.find_spec("wandb") is not None), \
     "False unless the wandb package is installed (pip install wandb; it is not a requirement)"
 LORA_TARGETS = (lambda v, c: v == "all" or set(v.split(",")) <= set(M.BLOCK_LINEARS)), \
@@ -258,10 +260,13 @@ def _take_lock(folder: str, advice: str):
     if os.path.isfile(folder):
         raise ValueError(f"{folder}: a file, not a folder")
     created = not os.path.isdir(folder)
-    os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, ".lock")
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT)
+        try:  # a path under a file, a folder we may not write in: one line naming it, not a traceback
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT)
+        except OSError as e:
+            raise ValueError(f"{folder}: cannot write there ({e.strerror}: {e.filename})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -364,7 +369,8 @@ def resume_point(cfg, rt: Runtime) -> int:
         path = os.path.join(cfg.out_dir, "meta.json")
         if not os.path.isfile(path):
             return 0
-        meta, script, new = M.read_json(path), script_name(cfg), dataclasses.asdict(cfg)
+        meta = read_meta(cfg.out_dir, ("step", "world_size", "config"))
+        script, new = script_name(cfg), dataclasses.asdict(cfg)
         if meta.get("script") != script:
             made_by = f"{meta['script']}.py" if "script" in meta else "another script (or an older version)"
             raise ValueError(f"--resume: {cfg.out_dir} holds a checkpoint of {made_by}, not of {script}.py; "
@@ -386,18 +392,41 @@ def resume_point(cfg, rt: Runtime) -> int:
     return on_rank0(point, rt)
 
 
+META = {  # the meta.json fields readers use: (is the value valid, what a valid value is)
+    "step": (lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+    "world_size": (lambda v: type(v) is int and v >= 1, "an integer >= 1"),
+    "config": (lambda v: isinstance(v, dict), "an object (the run's settings)"),
+}
+
+
+def read_meta(ckpt_dir: str, fields=("step",)) -> dict:
+    """ckpt_dir/meta.json with its `fields` checked: a ValueError names the file and the field."""
+    path = os.path.join(ckpt_dir, "meta.json")
+    meta = M.read_json(path)
+    for k in fields:
+        ok, want = META[k]
+        if not ok(meta.get(k)):
+            got = f"is {json.dumps(meta[k])}" if k in meta else "is missing"
+            raise ValueError(f"{path}: field {k!r} {got}, expected {want}")
+    return meta
+
+
 def kept_log(out_dir: str, step: int, rt: Runtime, names=("log.jsonl", "samples.jsonl")) -> list[dict]:
     """The rows of out_dir's logs up to `step`, the checkpoint a run resumes from (a fresh run, step 0, keeps
     none); the files are rewritten without the rest, so each step is logged once and the summary covers the
-    whole run. A line torn by a kill is dropped. -> log.jsonl's kept rows, on every rank."""
+    whole run. A last line without its newline was torn by a kill and is dropped: our logs are append-only, a
+    whole line per write (user files, --data, keep theirs). Any other line that is not a JSON object is an
+    error naming the file and line, raised before any file is rewritten. -> log.jsonl's kept rows, on every
+    rank."""
     def keep():
         kept = {}
         for name in names:
-            path, rows = os.path.join(out_dir, name), []
-            for line in open(path) if os.path.isfile(path) else []:
-                with contextlib.suppress(json.JSONDecodeError):
-                    rows.append(json.loads(line))
-            kept[name] = [r for r in rows if 0 < step and r.get("step", 0) <= step]
+            path = os.path.join(out_dir, name)
+            data = pathlib.Path(files.need_file(path)).read_bytes() if os.path.lexists(path) else b""
+            rows = files.read_jsonl(path, data[:data.rfind(b"\n") + 1]) if step > 0 else []
+            kept[name] = [r for _, r in rows if r.get("step", 0) <= step]
+        for name in names:
+            path = os.path.join(out_dir, name)
             if os.path.isfile(path):
                 text = "".join(json.dumps(r) + "\n" for r in kept[name])
                 M._atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(text))
@@ -406,15 +435,23 @@ def kept_log(out_dir: str, step: int, rt: Runtime, names=("log.jsonl", "samples.
 
 
 def load_optimizer(opt, ckpt_dir: str, rank: int):
-    """This rank's optimizer state from save_checkpoint: resuming needs the same world size."""
-    opt.load_state_dict(torch.load(os.path.join(ckpt_dir, f"optim.{rank}.pt"), weights_only=False))
+    """This rank's optimizer state from save_checkpoint: resuming needs the same world size. A file cut short
+    (a full disk, a copy) is a ValueError naming it."""
+    path = files.need_file(os.path.join(ckpt_dir, f"optim.{rank}.pt"))
+    try:
+        state = torch.load(path, weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:  # what torch.load raises for a torn file
+        raise ValueError(f"{path}: not a readable optimizer state ({str(e).splitlines()[0]})") from None
+    opt.load_state_dict(state)
 
 
 def fingerprint(ckpt_dir: str) -> dict:
     """What a checkpoint folder holds now, cheaply: its meta.json step and each weights or config file's size
     and modification time (a save replaces them; hashing an 8B model's 16 GB would take minutes)."""
+    if not os.path.isdir(ckpt_dir):
+        raise FileNotFoundError(f"{ckpt_dir}: no such checkpoint folder")
     read = ("config.json", "model.safetensors.index.json", "meta.json")  # besides the .safetensors files
     names = sorted(f for f in os.listdir(ckpt_dir) if f.endswith(".safetensors") or f in read)
     stats = {f: os.stat(os.path.join(ckpt_dir, f)) for f in names}
-    step = M.read_json(os.path.join(ckpt_dir, "meta.json"))["step"] if "meta.json" in names else None
+    step = read_meta(ckpt_dir)["step"] if "meta.json" in names else None
     return {"step": step, "files": {f: [s.st_size, s.st_mtime_ns] for f, s in stats.items()}}

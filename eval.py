@@ -125,7 +125,8 @@ class Config:
 RULES = dict(  # checked right after parsing, before any loading or writing (common.parse_args)
     task=C.one_of(*TASKS), gen_lens=C.int_list(1, 1 << 20, empty_ok=True), block_len=C.at_least(0),
     steps=C.at_least(0), cache=C.one_of("none", "prefix", "dual"), refresh=C.at_least(0), k=C.at_least(1),
-    temperature=C.at_least(0), batch_size=C.at_least(1), limit=C.at_least(0), out_dir=C.FOLDER,
+    temperature=C.at_least(0), batch_size=C.at_least(1), limit=C.at_least(0),
+    out_dir=((lambda v, c: not os.path.isfile(v)), "a folder, not a file"),  # "": the default
     device=C.DEVICE, dtype=C.one_of("", "float32", "bfloat16"))
 
 

@@ -184,9 +184,9 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
                             weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
     if resume:  # optimizer state is per rank: resuming needs the same world size
         load_optimizer(opt, ckpt_dir, rt.rank)
+    history = kept_log(cfg.out_dir, step, rt)  # the log rows up to the checkpoint's step, when resuming
     if rt.rank == 0:
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
-    history = kept_log(cfg.out_dir, step, rt)  # the log rows up to the checkpoint's step, when resuming
     to_wandb = wandb_logger(cfg, rt)
 
     t0, losses = time.time(), []

@@ -458,9 +458,9 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     resumed = f" | resumed at step {start}" if resume else ""
     print0(f"world {rt.world_size} | device {rt.device} | params {n_params:,} | "
            f"{len(train)} train prompts | torch {torch.__version__}" + resumed)
+    history = kept_log(cfg.out_dir, start, rt)  # the log rows up to the checkpoint's step, when resuming
     if rt.rank == 0:
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
-    history = kept_log(cfg.out_dir, start, rt)  # the log rows up to the checkpoint's step, when resuming
     to_wandb = wandb_logger(cfg, rt)
 
     def log(name, rec):

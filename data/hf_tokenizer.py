@@ -58,7 +58,8 @@ def _part(obj: dict, key: str, kind: type, path: str):
     `kind`: a file of another shape fails here, not as an AttributeError deep in the conversion."""
     v = obj.get(key)
     if v is not None and not isinstance(v, kind):
-        raise ValueError(f"{path}: field {key!r} is a {type(v).__name__}, expected a {kind.__name__}")
+        raise ValueError(f"{path}: field {key!r} is {json.dumps(v)[:40]}, expected a JSON "
+                         f"{'object' if kind is dict else 'array'}")
     return kind() if v is None else v
 
 
