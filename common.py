@@ -6,9 +6,9 @@ builds on it (save, save_lora, write_json), never the other way round.
     (c) runtime:      setup(), shard() (FSDP2), gathered(), run_main(), print0(), on_rank0(), stream_seed()
                       (every random stream's seed), wandb_logger() (optional), and parse_args(): the
                       --key=value override helper, --help, and the settings checks (a rule per field:
-                      at_least, between, one_of, int_list, DEVICE, FOLDER, LORA_TARGETS, WANDB).
+                      at_least, between, one_of, int_list, DEVICE, FOLDER, OVERWRITE, LORA_TARGETS, WANDB).
     (d) checkpoints:  locked() (one run per folder), save_checkpoint() (staged, then committed),
-                      commit_checkpoint(), finish_checkpoint(), resume_point(),
+                      commit_checkpoint(), finish_checkpoint(), new_run() (never over a run), resume_point(),
                       read_meta(), kept_log(), load_optimizer(), fingerprint().
 """
 import contextlib
@@ -18,6 +18,7 @@ import hashlib
 import importlib.util
 import inspect
 import io
+import itertools
 import json
 import os
 import pathlib
@@ -176,6 +177,8 @@ def int_list(lo, hi, empty_ok=False):
 DEVICE = (lambda v, c: v in ("", "cpu") or (v == "cuda" and torch.cuda.is_available())), \
     "'' (cuda if available, else cpu), 'cpu', or 'cuda' on a machine with CUDA"
 FOLDER = (lambda v, c: v != "" and not os.path.isfile(v)), "a folder, not a file or ''"
+# --overwrite=True starts a new run, --resume=True continues the folder's: not both
+OVERWRITE = (lambda v, c: not (v and c.resume)), "False with --resume=True (which continues the folder's run)"
 WANDB = (lambda v, c: not v or importlib.util.find_spec("wandb") is not None), \
     "False unless the wandb package is installed (pip install wandb; it is not a requirement)"
 LORA_TARGETS = (lambda v, c: v == "all" or set(v.split(",")) <= set(M.BLOCK_LINEARS)), \
@@ -354,20 +357,60 @@ def finish_checkpoint(ckpt_dir: str, rt: Runtime):
     on_rank0(finish, rt)
 
 
+# what a run leaves in its folder: a checkpoint (or one a crash left half moved in), and a summary when it has
+# finished (train_igpo.py --ckpt_interval=0 saves no checkpoint). A log alone is of a run stopped before its
+# first checkpoint: it has nothing to resume, and a new run replaces it.
+RUN_FILES = ("meta.json", os.path.join(".next", "meta.json"), "summary.json")
+
+
+def aside(folder: str) -> str:
+    """Where --overwrite=True moves a folder's run: the first free sibling FOLDER.old1, FOLDER.old2, ..."""
+    base = os.path.abspath(folder)
+    return next(f"{base}.old{k}" for k in itertools.count(1) if not os.path.lexists(f"{base}.old{k}"))
+
+
+def _new_run(cfg) -> int:
+    held = [f for f in RUN_FILES if os.path.isfile(os.path.join(cfg.out_dir, f))]
+    if held and not cfg.overwrite:
+        resume = "" if cfg.resume else "--resume=True to continue it, "
+        move = f"--overwrite=True to move it to {aside(cfg.out_dir)} first"
+        raise ValueError(f"{cfg.out_dir} holds a run ({', '.join(held)}) that a new run would replace: pass "
+                         f"{resume}another --out_dir, or {move}")
+    if held:  # every entry but the lock this run holds, one rename each: nothing is copied or deleted
+        dest = aside(cfg.out_dir)
+        os.mkdir(dest)
+        for f in os.listdir(cfg.out_dir):
+            if f != ".lock":
+                os.replace(os.path.join(cfg.out_dir, f), os.path.join(dest, f))
+        print(f"--overwrite: moved the run in {cfg.out_dir} to {dest}", flush=True)
+    return 0
+
+
+def new_run(cfg, rt) -> int:
+    """A run started without --resume -> its first step, 0. Rerunning a command never replaces the run in its
+    folder: a folder holding one (RUN_FILES) is refused, naming the ways on; with --overwrite=True that run is
+    first moved to a new sibling folder (aside()), never deleted."""
+    return on_rank0(lambda: _new_run(cfg), rt)
+
+
 # a resume continues the same run, so it may change only these (how long, how often, where it runs and logs)
 RESUMABLE = ("resume", "out_dir", "max_steps", "max_minutes", "log_interval", "ckpt_interval",
-             "eval_interval", "n_eval", "device", "grad_ckpt", "wandb", "wandb_project")
+             "eval_interval", "n_eval", "device", "grad_ckpt", "wandb", "wandb_project", "overwrite")
 
 
 def resume_point(cfg, rt: Runtime) -> int:
-    """--resume: finish (or drop) a save a crash interrupted -> the step of out_dir's checkpoint, 0 if none.
-    The checkpoint must be this script's, at this world size (the optimizer state is per rank), with the
-    same settings but the RESUMABLE ones: the optimizer's saved state would silently keep its old betas and
-    weight decay, and any other change would make the run no longer one run."""
+    """--resume: finish (or drop) a save a crash interrupted -> the step of out_dir's checkpoint. A folder
+    without a checkpoint (new, empty, or of a run stopped before its first one) starts a new run and says so:
+    one command then both starts and continues a run (a job that is requeued), and a finished run is still
+    never replaced (new_run). The checkpoint must be this script's, at this world size (the optimizer state is
+    per rank), with the same settings but the RESUMABLE ones (the optimizer's saved state would silently keep
+    its old betas and weight decay, and any other change would make the run no longer one run)."""
     def point():
         commit_checkpoint(cfg.out_dir)
         path = os.path.join(cfg.out_dir, "meta.json")
         if not os.path.isfile(path):
+            _new_run(cfg)
+            print(f"--resume: {cfg.out_dir} holds no checkpoint: starting a new run", flush=True)
             return 0
         meta = read_meta(cfg.out_dir, ("step", "world_size", "config"))
         script, new = script_name(cfg), dataclasses.asdict(cfg)
@@ -382,7 +425,7 @@ def resume_point(cfg, rt: Runtime) -> int:
         old = meta["config"]
         differ = [k for k in new if k in old and old[k] != new[k]]
         if bad := [f"--{k}={new[k]} (the run has {old[k]!r})" for k in differ if k not in RESUMABLE]:
-            free = ", ".join(k for k in RESUMABLE if k not in ("resume", "out_dir"))
+            free = ", ".join(k for k in RESUMABLE if k not in ("resume", "out_dir", "overwrite"))
             raise ValueError(f"--resume: {', '.join(bad)}; a resume continues the run as it was (only {free} "
                              f"may change): start a new run from it with --init_from={cfg.out_dir}")
         changed = "".join(f"; {k} {old[k]} -> {new[k]}" for k in differ if k != "resume")

@@ -54,6 +54,7 @@ class Config:
     log_interval: int = 25
     ckpt_interval: int = 500
     resume: bool = False
+    overwrite: bool = False     # out_dir holds a run: move it to OUT_DIR.old1 (.old2, ...) and start anew
     seed: int = 1337
     device: str = ""            # "" = cuda if available, else cpu
     grad_ckpt: bool = False     # activation checkpointing per block
@@ -77,7 +78,7 @@ RULES = dict(  # checked right after parsing, before any work or writing (common
     grad_clip=C.at_least(0), eps=C.between(0, 1), max_minutes=C.at_least(0), n_eval=C.at_least(0),
     log_interval=C.at_least(1), ckpt_interval=C.at_least(1), device=C.DEVICE,
     dtype=C.one_of("float32", "bfloat16"), lora_r=C.at_least(0), lora_alpha=C.at_least(0),
-    lora_targets=C.LORA_TARGETS, wandb=C.WANDB)
+    lora_targets=C.LORA_TARGETS, wandb=C.WANDB, overwrite=C.OVERWRITE)
 
 
 def encode_examples(task, examples, enc, gen_len: int):
@@ -146,7 +147,7 @@ def main(argv=None):
 def train_loop(cfg: Config, rt: Runtime) -> dict:
     """The run, inside its folder's lock: resume point, model, data, steps, summary."""
     ckpt_dir = cfg.out_dir  # the run folder is the checkpoint: model.safetensors, config.json, meta.json
-    step = resume_point(cfg, rt) if cfg.resume else 0
+    step = resume_point(cfg, rt) if cfg.resume else C.new_run(cfg, rt)
     resume = step > 0
     if cfg.init_from:
         C.finish_checkpoint(cfg.init_from, rt)

@@ -90,6 +90,7 @@ class Config:
     n_eval: int = 1000            # toy: 500 easy, 500 hard
     ckpt_interval: int = 10       # rounds between checkpoints (and one at the end); 0 = never save
     resume: bool = False
+    overwrite: bool = False       # out_dir holds a run: move it to OUT_DIR.old1 (.old2, ...) and start anew
     seed: int = 1337
     device: str = ""
     dtype: str = "float32"        # parameters: float32, or bfloat16 (the 8B: 16 GB of weights)
@@ -130,7 +131,7 @@ RULES = dict(  # checked right after parsing, before any work or writing (common
     n_eval=C.at_least(0), ckpt_interval=C.at_least(0), device=C.DEVICE, dtype=C.one_of("float32", "bfloat16"),
     lora_r=C.at_least(0), lora_alpha=C.at_least(0), lora_dropout=C.between(0, 1), lora_targets=C.LORA_TARGETS,
     reward=C.one_of("ours", "official"), lr_schedule=C.one_of("constant", "linear"),
-    loss_agg=C.one_of("token", "sequence"), wandb=C.WANDB)
+    loss_agg=C.one_of("token", "sequence"), wandb=C.WANDB, overwrite=C.OVERWRITE)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -414,7 +415,7 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     """The run, inside its folder's lock: resume point, model, data, steps, summary."""
     task = graded(get_task(cfg.task), cfg.reward)  # the training reward: ours or the official one
     n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
-    start = resume_point(cfg, rt) if cfg.resume else 0
+    start = resume_point(cfg, rt) if cfg.resume else C.new_run(cfg, rt)
     resume = start > 0
     if cfg.init_from:
         C.finish_checkpoint(cfg.init_from, rt)

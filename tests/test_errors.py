@@ -41,6 +41,7 @@ BAD_FLAGS = [  # (script, flags, what the one-line message says)
     ("sft", ["--max_steps=x"], "--max_steps=x: expected a int"),
     ("sft", ["--preset=huge"], "unknown preset 'huge'"),
     ("sft", ["--out_dir="], "--out_dir=: expected a folder, not a file or ''"),
+    ("sft", ["--resume=True", "--overwrite=True"], "--overwrite=True: expected False with --resume=True"),
     ("train_igpo", ["--out_dir="], "--out_dir=: expected a folder, not a file or ''"),
     ("train_igpo", ["--group_size=1"], "--group_size=1: expected >= 2"),
     ("train_igpo", ["--group_size=0"], "--group_size=0: expected >= 2"),

@@ -1,6 +1,7 @@
 """Run folders tell the truth after a crash: a killed and resumed run logs and sums up exactly as an
-uninterrupted one; one run per folder; a resume continues the same run or is refused; readers never see a
-half-moved checkpoint; eval.py never reuses generations of a retrained checkpoint.
+uninterrupted one; one run per folder, and a rerun never replaces a run; a resume continues the same run or
+is refused; readers never see a half-moved checkpoint; eval.py never reuses generations of a retrained
+checkpoint.
 Run: python -m pytest -q tests/test_resume.py"""
 import contextlib
 import importlib.machinery
@@ -19,7 +20,7 @@ import model as M
 import sft
 import train_igpo as T
 from common import Runtime
-from conftest import REPO, TINY, child_env
+from conftest import REPO, TINY, child_env, snapshot
 from data import arith
 from data.tokenizer import chat
 
@@ -142,6 +143,36 @@ def test_a_resume_continues_the_same_run_or_is_refused(tmp_path, capsys):
     meta.write_text(json.dumps(saved))
     assert sft.main(argv[:-2] + [f"--out_dir={tmp_path}/run", "--resume=True", "--max_steps=2"])["steps"] == 2
     assert "resuming" in capsys.readouterr().out and json.loads(meta.read_text())["step"] == 2
+
+
+SFT = ["--batch_size=2", "--n_eval=0", "--max_steps=1"]
+
+
+def test_a_rerun_never_replaces_the_run_in_its_folder_and_overwrite_moves_it_aside(tmp_path, capsys):
+    run = tmp_path / "run"
+    sft.main(SFT + [f"--out_dir={run}"])
+    before = snapshot(run)
+    ways = rf"--resume=True to continue it, another --out_dir, or --overwrite=True to move it to {run}.old1"
+    refusal = rf"^{run} holds a run \(meta.json, summary.json\) that a new run would replace: pass {ways}"
+    again = [(sft.main, SFT + [f"--out_dir={run}"]), (T.main, [f"--out_dir={run}", "--init_from="])]
+    for main, argv in again:  # the same command again, or another script into the folder
+        with pytest.raises(ValueError, match=refusal):
+            main(argv)
+        assert snapshot(run) == before
+    sft.main(SFT + [f"--out_dir={run}", "--overwrite=True", "--seed=2"])  # a new run; the old one moved aside
+    assert snapshot(tmp_path / "run.old1") == before and snapshot(run) != before
+    assert f"--overwrite: moved the run in {run} to {run}.old1" in capsys.readouterr().out
+
+
+def test_a_resume_without_a_checkpoint_starts_a_new_run_and_says_so(tmp_path, capsys):
+    sft.main(SFT + [f"--out_dir={tmp_path}/new", "--resume=True"])
+    assert f"--resume: {tmp_path}/new holds no checkpoint: starting a new run" in capsys.readouterr().out
+    assert json.loads((tmp_path / "new" / "meta.json").read_text())["step"] == 1
+    (tmp_path / "done").mkdir()  # a finished run that saved no checkpoint (--ckpt_interval=0) is kept too
+    (tmp_path / "done" / "summary.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"done holds a run \(summary.json\) .*: pass another --out_dir, or"):
+        T.main([f"--out_dir={tmp_path}/done", "--init_from=", "--resume=True"])
+    assert snapshot(tmp_path / "done") == {"summary.json": b"{}"}
 
 
 def half_moved(run) -> None:
