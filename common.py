@@ -311,11 +311,12 @@ def script_name(cfg) -> str:
     return os.path.splitext(os.path.basename(inspect.getfile(type(cfg))))[0]
 
 
-def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int):
+def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int, init_state: dict | None = None):
     """Weights (adapters merged in) + config.json, the adapters alone with LoRA, each rank's optimizer state
-    (resuming needs the same world size) and meta.json, staged in out_dir/.next/ and then moved into out_dir:
-    a crash at any point leaves the previous checkpoint or the new one, never a mix (commit_checkpoint).
-    Every rank calls it (gathering sharded weights is collective)."""
+    (resuming needs the same world size) and meta.json (with init_state: the fingerprint of the --init_from
+    folder the run started from), staged in out_dir/.next/ and then moved into out_dir: a crash at any point
+    leaves the previous checkpoint or the new one, never a mix (commit_checkpoint). Every rank calls it
+    (gathering sharded weights is collective)."""
     stage = os.path.join(out_dir, ".next")
     if rank == 0:
         shutil.rmtree(stage, ignore_errors=True)  # what a crashed save left: not part of this checkpoint
@@ -328,7 +329,7 @@ def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int):
     dist.barrier()
     if rank == 0:  # meta.json marks the staged checkpoint complete: from here on a crash is rolled forward
         meta = {"step": step, "script": script_name(cfg), "world_size": dist.get_world_size(),
-                "config": dataclasses.asdict(cfg)}
+                "config": dataclasses.asdict(cfg), "init_from_state": init_state}
         M.write_json(os.path.join(stage, "meta.json"), meta)
         commit_checkpoint(out_dir)
     dist.barrier()
@@ -345,16 +346,17 @@ def commit_checkpoint(out_dir: str):
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def finish_checkpoint(ckpt_dir: str, rt: Runtime):
+def finish_checkpoint(ckpt_dir: str, rt: Runtime) -> dict:
     """For readers of a run folder (eval.py, sample.py, --init_from): a save cut short while its files were
     moving in (.next/meta.json is there) would show new weights beside the old meta.json; finish the move
-    first, holding the folder's lock, so never under a live run."""
+    first, holding the folder's lock, so never under a live run. -> the folder's fingerprint() then."""
     def finish():
         if os.path.isfile(os.path.join(ckpt_dir, ".next", "meta.json")):
             held = _take_lock(ckpt_dir, "it is moving a checkpoint in; try again when it is done")
             commit_checkpoint(ckpt_dir)
             _release_lock(ckpt_dir, *held)
-    on_rank0(finish, rt)
+        return fingerprint(ckpt_dir)
+    return on_rank0(finish, rt)
 
 
 # what a run leaves in its folder: a checkpoint (or one a crash left half moved in), and a summary when it has
@@ -398,13 +400,15 @@ RESUMABLE = ("resume", "out_dir", "max_steps", "max_minutes", "log_interval", "c
              "eval_interval", "n_eval", "device", "grad_ckpt", "wandb", "wandb_project", "overwrite")
 
 
-def resume_point(cfg, rt: Runtime) -> int:
+def resume_point(cfg, rt: Runtime, init_state: dict | None = None) -> int:
     """--resume: finish (or drop) a save a crash interrupted -> the step of out_dir's checkpoint. A folder
     without a checkpoint (new, empty, or of a run stopped before its first one) starts a new run and says so:
     one command then both starts and continues a run (a job that is requeued), and a finished run is still
     never replaced (new_run). The checkpoint must be this script's, at this world size (the optimizer state is
     per rank), with the same settings but the RESUMABLE ones (the optimizer's saved state would silently keep
-    its old betas and weight decay, and any other change would make the run no longer one run)."""
+    its old betas and weight decay, and any other change would make the run no longer one run), from the same
+    --init_from folder as it was (init_state, its fingerprint now: IGPO's KL reference and a LoRA run's base
+    weights are loaded from it again)."""
     def point():
         commit_checkpoint(cfg.out_dir)
         path = os.path.join(cfg.out_dir, "meta.json")
@@ -428,6 +432,12 @@ def resume_point(cfg, rt: Runtime) -> int:
             free = ", ".join(k for k in RESUMABLE if k not in ("resume", "out_dir", "overwrite"))
             raise ValueError(f"--resume: {', '.join(bad)}; a resume continues the run as it was (only {free} "
                              f"may change): start a new run from it with --init_from={cfg.out_dir}")
+        if meta.get("init_from_state", init_state) != init_state:  # older checkpoints lack it: unchecked
+            raise ValueError(f"--resume: --init_from={cfg.init_from} has changed since the run started from "
+                             f"it (its step, or its files' sizes or times, differ from {path}: "
+                             "init_from_state), and a resume loads weights from it again (IGPO's KL "
+                             "reference, a LoRA base): start a new run (another --out_dir, or "
+                             "--overwrite=True)")
         changed = "".join(f"; {k} {old[k]} -> {new[k]}" for k in differ if k != "resume")
         print(f"resuming {cfg.out_dir} at step {meta['step']}: the checkpoint's weights and optimizer state, "
               f"every setting as it was{changed}", flush=True)

@@ -164,10 +164,10 @@ def main(argv=None):
         check_settings(0, L, block_len, steps, L)
     out_dir = cfg.out_dir or os.path.join("out", "eval", cfg.task)
     rt = setup(cfg.device, cfg.seed)
-    C.finish_checkpoint(cfg.ckpt, rt)  # never new weights beside an old meta.json
+    state = C.finish_checkpoint(cfg.ckpt, rt)  # never new weights beside an old meta.json
     dtype = cfg.dtype or ("bfloat16" if rt.device.type == "cuda" else "float32")
     # the checkpoint's state too: generations of the folder as it was before a retraining are stale
-    settings = dict(ckpt=os.path.abspath(cfg.ckpt), checkpoint_state=C.fingerprint(cfg.ckpt), task=cfg.task,
+    settings = dict(ckpt=os.path.abspath(cfg.ckpt), checkpoint_state=state, task=cfg.task,
                     block_len=block_len, steps=cfg.steps, temperature=cfg.temperature, seed=cfg.seed,
                     cache=cfg.cache, refresh=cfg.refresh, dtype=dtype, eos_fill=cfg.eos_fill)
     p = os.path.join(out_dir, "settings.json")

@@ -147,10 +147,9 @@ def main(argv=None):
 def train_loop(cfg: Config, rt: Runtime) -> dict:
     """The run, inside its folder's lock: resume point, model, data, steps, summary."""
     ckpt_dir = cfg.out_dir  # the run folder is the checkpoint: model.safetensors, config.json, meta.json
-    step = resume_point(cfg, rt) if cfg.resume else C.new_run(cfg, rt)
+    init_state = C.finish_checkpoint(cfg.init_from, rt) if cfg.init_from else None
+    step = resume_point(cfg, rt, init_state) if cfg.resume else C.new_run(cfg, rt)
     resume = step > 0
-    if cfg.init_from:
-        C.finish_checkpoint(cfg.init_from, rt)
     dtype = getattr(torch, cfg.dtype)
     if resume and not cfg.lora_r:
         model = M.load(ckpt_dir, rt.device, dtype)
@@ -227,7 +226,7 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
                 with open(os.path.join(cfg.out_dir, "log.jsonl"), "a") as f:
                     f.write(json.dumps(rec) + "\n")
         if save:
-            save_checkpoint(model, opt, ckpt_dir, step, cfg, rt.rank)
+            save_checkpoint(model, opt, ckpt_dir, step, cfg, rt.rank, init_state)
         if out_of_time:
             break
 

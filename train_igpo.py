@@ -415,10 +415,10 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     """The run, inside its folder's lock: resume point, model, data, steps, summary."""
     task = graded(get_task(cfg.task), cfg.reward)  # the training reward: ours or the official one
     n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
-    start = resume_point(cfg, rt) if cfg.resume else C.new_run(cfg, rt)
+    # the fingerprint of the folder the run starts from (its KL reference): a resume refuses a changed one
+    init_state = C.finish_checkpoint(cfg.init_from, rt) if cfg.init_from else None
+    start = resume_point(cfg, rt, init_state) if cfg.resume else C.new_run(cfg, rt)
     resume = start > 0
-    if cfg.init_from:
-        C.finish_checkpoint(cfg.init_from, rt)
 
     dtype = getattr(torch, cfg.dtype)
 
@@ -553,7 +553,7 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
                 log("samples.jsonl", row)
         if cfg.ckpt_interval and ((step + 1) % cfg.ckpt_interval == 0 or done):
             # eval.py loads the merged weights
-            save_checkpoint(model, opt, cfg.out_dir, step + 1, cfg, rt.rank)
+            save_checkpoint(model, opt, cfg.out_dir, step + 1, cfg, rt.rank, init_state)
     # from the log, so that a resumed run sums up all of it, not the rounds since the resume
     evals, rounds = [r for r in history if "eval_accuracy" in r], [r for r in history if "reward" in r]
     first, final, n = (evals or [{}])[0], (evals or [{}])[-1], max(1, len(rounds))

@@ -1,7 +1,7 @@
 """Run folders tell the truth after a crash: a killed and resumed run logs and sums up exactly as an
-uninterrupted one; one run per folder, and a rerun never replaces a run; a resume continues the same run or
-is refused; readers never see a half-moved checkpoint; eval.py never reuses generations of a retrained
-checkpoint.
+uninterrupted one; one run per folder, and a rerun never replaces a run; a resume continues the same run,
+from the same --init_from, or is refused; readers never see a half-moved checkpoint; eval.py never reuses
+generations of a retrained checkpoint.
 Run: python -m pytest -q tests/test_resume.py"""
 import contextlib
 import importlib.machinery
@@ -146,6 +146,8 @@ def test_a_resume_continues_the_same_run_or_is_refused(tmp_path, capsys):
 
 
 SFT = ["--batch_size=2", "--n_eval=0", "--max_steps=1"]
+IGPO = ["--prompts_per_step=2", "--group_size=2", "--gen_len=8", "--block_len=8", "--steps=4", "--mu=2",
+        "--n_eval=0", "--levels=1", "--ckpt_interval=1"]
 
 
 def test_a_rerun_never_replaces_the_run_in_its_folder_and_overwrite_moves_it_aside(tmp_path, capsys):
@@ -173,6 +175,19 @@ def test_a_resume_without_a_checkpoint_starts_a_new_run_and_says_so(tmp_path, ca
     with pytest.raises(ValueError, match=r"done holds a run \(summary.json\) .*: pass another --out_dir, or"):
         T.main([f"--out_dir={tmp_path}/done", "--init_from=", "--resume=True"])
     assert snapshot(tmp_path / "done") == {"summary.json": b"{}"}
+
+
+def test_igpo_resume_refuses_a_changed_init_from(tmp_path):
+    init, run = tmp_path / "sft", tmp_path / "run"
+    M.save(M.build(TINY, "cpu", seed=0), str(init))
+    argv = IGPO + [f"--init_from={init}", f"--out_dir={run}"]
+    T.main(argv + ["--max_steps=1"])
+    T.main(argv + ["--max_steps=2", "--resume=True"])  # as it was: resumed
+    M.save(M.build(TINY, "cpu", seed=1), str(init))  # retrained since: the KL reference would change
+    before = snapshot(run)
+    with pytest.raises(ValueError, match=rf"--init_from={init} has changed since the run started from it"):
+        T.main(argv + ["--max_steps=3", "--resume=True"])
+    assert snapshot(run) == before
 
 
 def half_moved(run) -> None:
