@@ -9,7 +9,7 @@ builds on it (save, save_lora, write_json), never the other way round.
                       at_least, between, one_of, int_list, DEVICE, FOLDER, OVERWRITE, LORA_TARGETS, WANDB).
     (d) checkpoints:  locked() (one run per folder), save_checkpoint() (staged, then committed),
                       commit_checkpoint(), finish_checkpoint(), new_run() (never over a run), resume_point(),
-                      read_meta(), kept_log(), load_optimizer(), fingerprint().
+                      read_meta(), kept_log(), load_optimizer(), fingerprint(), diverged().
 """
 import contextlib
 import dataclasses
@@ -508,3 +508,15 @@ def fingerprint(ckpt_dir: str) -> dict:
     stats = {f: os.stat(os.path.join(ckpt_dir, f)) for f in names}
     step = read_meta(ckpt_dir)["step"] if "meta.json" in names else None
     return {"step": step, "files": {f: [s.st_size, s.st_mtime_ns] for f, s in stats.items()}}
+
+
+def diverged(step: int, out_dir: str, **values) -> ValueError:
+    """The error that stops a run at a non-finite loss or gradient norm (values: their names and values),
+    raised before the step is logged or saved: out_dir keeps its last checkpoint, and no JSON file gets a NaN.
+    Stopping, not skipping the step: a skip would hide a run gone unstable (its next step starts from the same
+    weights and optimizer state), and the run would no longer be the one its settings and log describe."""
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+    saved = os.path.isfile(os.path.join(out_dir, "meta.json"))
+    kept = f"keeps its checkpoint of step {read_meta(out_dir)['step']}" if saved else "has no checkpoint"
+    return ValueError(f"step {step}: {shown}: the run diverged (a lower --lr or a longer --warmup may help) "
+                      f"and stopped before saving this step: {out_dir} {kept}")

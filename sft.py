@@ -208,9 +208,12 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
         step += 1
         losses.append(loss.detach())
         out_of_time = torch.tensor(float(0 < cfg.max_minutes < (time.time() - t0) / 60), device=rt.device)
-        # every rank stops at the same step (FSDP needs it)
-        dist.all_reduce(out_of_time, op=dist.ReduceOp.MAX)
-        out_of_time = bool(out_of_time.item())
+        finite = torch.isfinite(loss.detach()) & math.isfinite(gnorm)  # the loss is this rank's own
+        stop = torch.stack([out_of_time, (~finite).float()])
+        dist.all_reduce(stop, op=dist.ReduceOp.MAX)  # every rank stops at the same step (FSDP needs it)
+        out_of_time, nonfinite = stop.tolist()
+        if nonfinite:  # before this step is logged or saved (common.diverged)
+            raise C.diverged(step, cfg.out_dir, loss=loss.item(), grad_norm=gnorm)
         save = step % cfg.ckpt_interval == 0 or step == cfg.max_steps or out_of_time
         # a checkpoint step is logged too: a resumed run then averages the same steps into each row
         if step % cfg.log_interval == 0 or save:

@@ -15,6 +15,7 @@ pinned in the canvas, and up to floor(lambda*G) wrong rollouts are replaced by c
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import random
 import time
@@ -375,6 +376,8 @@ def update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg: Config, s
         out = torch.stack(per_group).mean(0)
         out[0].backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+        if not math.isfinite(gnorm):  # diverged: the caller stops the run (the norm is alike on every rank)
+            return out.detach(), gnorm
         opt.step()
         opt.zero_grad(set_to_none=True)
         stats += out.detach() / cfg.mu
@@ -530,7 +533,9 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
                              sum(r["hint_fracs"]), n_inp, len(prompts), n_tokens],
                             dtype=torch.float64, device=rt.device)
         dist.all_reduce(sums)
-        dist.all_reduce(stats, op=dist.ReduceOp.AVG)
+        dist.all_reduce(stats, op=dist.ReduceOp.AVG)  # a NaN on any rank: on every rank
+        if not (math.isfinite(gnorm) and stats.isfinite().all()):  # before this round is logged or saved
+            raise C.diverged(step + 1, cfg.out_dir, loss=stats[0].item(), kl=stats[1].item(), grad_norm=gnorm)
         n = sums[7].item()
         rec = {"step": step + 1, "reward": sums[0].item() / n, "accuracy": sums[1].item() / n,
                "all_wrong": sums[2].item() / n, "all_wrong_after": sums[3].item() / n,

@@ -1,7 +1,7 @@
 """Run folders tell the truth after a crash: a killed and resumed run logs and sums up exactly as an
 uninterrupted one; one run per folder, and a rerun never replaces a run; a resume continues the same run,
-from the same --init_from, or is refused; readers never see a half-moved checkpoint; eval.py never reuses
-generations of a retrained checkpoint.
+from the same --init_from, or is refused; a diverging run stops before it saves or logs a NaN; readers
+never see a half-moved checkpoint; eval.py never reuses generations of a retrained checkpoint.
 Run: python -m pytest -q tests/test_resume.py"""
 import contextlib
 import importlib.machinery
@@ -188,6 +188,38 @@ def test_igpo_resume_refuses_a_changed_init_from(tmp_path):
     with pytest.raises(ValueError, match=rf"--init_from={init} has changed since the run started from it"):
         T.main(argv + ["--max_steps=3", "--resume=True"])
     assert snapshot(run) == before
+
+
+def no_nan(run):
+    for name, data in snapshot(run).items():
+        if name.endswith((".json", ".jsonl")):
+            assert b"NaN" not in data and b"Infinity" not in data, name
+
+
+def test_a_diverging_sft_run_stops_before_it_logs_or_saves_a_nan(tmp_path, monkeypatch):
+    run, saved, save, loss = tmp_path / "run", {}, sft.save_checkpoint, sft.sft_loss
+    monkeypatch.setattr(sft, "save_checkpoint", lambda *a: save(*a) or saved.update(snapshot(run)))
+    monkeypatch.setattr(sft, "sft_loss", lambda *a: loss(*a) * (float("nan") if saved else 1.0))
+    diverged = r"^step 3: loss nan, grad_norm nan: the run diverged "
+    with pytest.raises(ValueError, match=diverged + rf".*: {run} keeps its checkpoint of step 2$"):
+        sft.main(SFT[:2] + ["--max_steps=4", "--ckpt_interval=2", "--log_interval=1", f"--out_dir={run}"])
+    assert snapshot(run) == saved  # the checkpoint of step 2 and the log up to it, byte for byte
+    no_nan(run)
+
+
+def test_a_diverging_igpo_run_stops_before_it_logs_or_saves_a_nan(tmp_path, monkeypatch):
+    run, saved, save, policy_loss = tmp_path / "run", {}, T.save_checkpoint, T.policy_loss
+    monkeypatch.setattr(T, "save_checkpoint", lambda *a: save(*a) or saved.update(snapshot(run)))
+
+    def nan_loss(*args):  # NaN from the round after step 1's checkpoint on
+        loss, kl, clip = policy_loss(*args)
+        return loss * (float("nan") if saved else 1.0), kl, clip
+    monkeypatch.setattr(T, "policy_loss", nan_loss)
+    diverged = r"^step 2: loss nan, kl .*, grad_norm nan: the run diverged "
+    with pytest.raises(ValueError, match=diverged + rf".*: {run} keeps its checkpoint of step 1$"):
+        T.main(IGPO + ["--init_from=", "--max_steps=3", f"--out_dir={run}"])
+    assert snapshot(run) == saved
+    no_nan(run)
 
 
 def half_moved(run) -> None:
