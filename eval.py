@@ -170,6 +170,13 @@ def main(argv=None):
     settings = dict(ckpt=os.path.abspath(cfg.ckpt), checkpoint_state=state, task=cfg.task,
                     block_len=block_len, steps=cfg.steps, temperature=cfg.temperature, seed=cfg.seed,
                     cache=cfg.cache, refresh=cfg.refresh, dtype=dtype, eos_fill=cfg.eos_fill)
+    with C.locked(out_dir, rt):  # one evaluation per folder, as one run per training folder
+        return run(cfg, rt, task, plan, out_dir, settings)
+
+
+def run(cfg: Config, rt, task, plan: list, out_dir: str, settings: dict) -> list[dict]:
+    """The evaluation, inside its folder's lock: the settings check, the model, each gen_len's generations."""
+    block_len, dtype = settings["block_len"], settings["dtype"]
     p = os.path.join(out_dir, "settings.json")
     if os.path.exists(p) and (old := M.read_json(p)) != settings:
         # resuming into generations made otherwise would mix two protocols, or two models, in one number
@@ -193,7 +200,6 @@ def main(argv=None):
         check_settings(max(map(len, prompts)), L, block_len, steps, model.config.max_seq_len)
     extract = getattr(task, "extract", grader.extract_answer)  # toy's "=N" lines; \boxed{} etc. elsewhere
     if rt.rank == 0:
-        os.makedirs(out_dir, exist_ok=True)
         M.write_json(os.path.join(out_dir, "settings.json"), settings)
     print0(f"eval {cfg.task} | {len(examples)} problems x {cfg.k} | (gen_len, steps) {plan} | block_len "
            f"{block_len} | world {rt.world_size} | device {rt.device} | {out_dir}")

@@ -235,6 +235,7 @@ def test_an_out_dir_that_is_a_file_under_a_file_or_empty_is_refused(ckpt, tmp_pa
     path = write(tmp_path / "f", "mine")
     fails("sft", [f"--out_dir={path}"], f"--out_dir={path}: expected a folder, not a file")
     fails("sft", [f"--out_dir={path}/run"], f"{path}/run: cannot write there (Not a directory: ")
+    fails("eval", [f"--out_dir={path}/run", f"--ckpt={ckpt}"], f"{path}/run: cannot write there (Not a dir")
     assert open(path).read() == "mine" and sorted(os.listdir(tmp_path)) == ["ckpt", "f"]
 
 

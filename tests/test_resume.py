@@ -1,7 +1,7 @@
 """Run folders tell the truth after a crash: a killed and resumed run logs and sums up exactly as an
-uninterrupted one; one run per folder, and a rerun never replaces a run; a resume continues the same run,
-from the same --init_from, or is refused; a diverging run stops before it saves or logs a NaN; readers
-never see a half-moved checkpoint; eval.py never reuses generations of a retrained checkpoint.
+uninterrupted one; one run per folder (evaluations too), and a rerun never replaces a run; a resume continues
+the same run, from the same --init_from, or is refused; a diverging run stops before it saves or logs a NaN;
+readers never see a half-moved checkpoint; eval.py never reuses generations of a retrained checkpoint.
 Run: python -m pytest -q tests/test_resume.py"""
 import contextlib
 import importlib.machinery
@@ -220,6 +220,14 @@ def test_a_diverging_igpo_run_stops_before_it_logs_or_saves_a_nan(tmp_path, monk
         T.main(IGPO + ["--init_from=", "--max_steps=3", f"--out_dir={run}"])
     assert snapshot(run) == saved
     no_nan(run)
+
+
+def test_eval_takes_its_folders_lock(tmp_path):
+    M.save(M.build(TINY, "cpu", seed=0), str(tmp_path / "ck"))
+    with live_run(tmp_path / "ev") as pid:
+        with pytest.raises(ValueError, match=rf"ev is in use by another run \(pid {pid}, "):
+            E.main([f"--ckpt={tmp_path}/ck", f"--out_dir={tmp_path}/ev", "--limit=2"])
+        assert os.listdir(tmp_path / "ev") == [".lock"]  # no settings.json, no generations
 
 
 def half_moved(run) -> None:
