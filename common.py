@@ -6,10 +6,10 @@ builds on it (save, save_lora, write_json), never the other way round.
     (c) runtime:      setup(), shard() (FSDP2), gathered(), run_main(), print0(), on_rank0(), stream_seed()
                       (every random stream's seed), wandb_logger() (optional), and parse_args(): the
                       --key=value override helper, --help, and the settings checks (a rule per field:
-                      at_least, between, one_of, int_list, DEVICE, FOLDER, LORA_TARGETS, WANDB).
+                      at_least, between, one_of, int_list, DEVICE, FOLDER, OVERWRITE, LORA_TARGETS, WANDB).
     (d) checkpoints:  locked() (one run per folder), save_checkpoint() (staged, then committed),
-                      commit_checkpoint(), finish_checkpoint(), resume_point(), kept_log(), load_optimizer(),
-                      fingerprint().
+                      commit_checkpoint(), finish_checkpoint(), new_run() (never over a run), resume_point(),
+                      read_meta(), kept_log(), load_optimizer(), fingerprint(), diverged().
 """
 import contextlib
 import dataclasses
@@ -18,9 +18,11 @@ import hashlib
 import importlib.util
 import inspect
 import io
+import itertools
 import json
 import os
 import pathlib
+import pickle
 import shutil
 import sys
 import tokenize
@@ -30,6 +32,7 @@ import torch
 import torch.distributed as dist
 
 import model as M
+from data import files
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -173,7 +176,9 @@ def int_list(lo, hi, empty_ok=False):
 # setup() would quietly fall back to the CPU for anything but "cpu" when CUDA is missing
 DEVICE = (lambda v, c: v in ("", "cpu") or (v == "cuda" and torch.cuda.is_available())), \
     "'' (cuda if available, else cpu), 'cpu', or 'cuda' on a machine with CUDA"
-FOLDER = (lambda v, c: not os.path.isfile(v)), "a folder, not a file"
+FOLDER = (lambda v, c: v != "" and not os.path.isfile(v)), "a folder, not a file or ''"
+# --overwrite=True starts a new run, --resume=True continues the folder's: not both
+OVERWRITE = (lambda v, c: not (v and c.resume)), "False with --resume=True (which continues the folder's run)"
 WANDB = (lambda v, c: not v or importlib.util.find_spec("wandb") is not None), \
     "False unless the wandb package is installed (pip install wandb; it is not a requirement)"
 LORA_TARGETS = (lambda v, c: v == "all" or set(v.split(",")) <= set(M.BLOCK_LINEARS)), \
@@ -258,10 +263,13 @@ def _take_lock(folder: str, advice: str):
     if os.path.isfile(folder):
         raise ValueError(f"{folder}: a file, not a folder")
     created = not os.path.isdir(folder)
-    os.makedirs(folder, exist_ok=True)
     path = os.path.join(folder, ".lock")
     while True:
-        fd = os.open(path, os.O_RDWR | os.O_CREAT)
+        try:  # a path under a file, a folder we may not write in: one line naming it, not a traceback
+            os.makedirs(folder, exist_ok=True)
+            fd = os.open(path, os.O_RDWR | os.O_CREAT)
+        except OSError as e:
+            raise ValueError(f"{folder}: cannot write there ({e.strerror}: {e.filename})") from None
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
@@ -303,11 +311,12 @@ def script_name(cfg) -> str:
     return os.path.splitext(os.path.basename(inspect.getfile(type(cfg))))[0]
 
 
-def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int):
+def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int, init_state: dict | None = None):
     """Weights (adapters merged in) + config.json, the adapters alone with LoRA, each rank's optimizer state
-    (resuming needs the same world size) and meta.json, staged in out_dir/.next/ and then moved into out_dir:
-    a crash at any point leaves the previous checkpoint or the new one, never a mix (commit_checkpoint).
-    Every rank calls it (gathering sharded weights is collective)."""
+    (resuming needs the same world size) and meta.json (with init_state: the fingerprint of the --init_from
+    folder the run started from), staged in out_dir/.next/ and then moved into out_dir: a crash at any point
+    leaves the previous checkpoint or the new one, never a mix (commit_checkpoint). Every rank calls it
+    (gathering sharded weights is collective)."""
     stage = os.path.join(out_dir, ".next")
     if rank == 0:
         shutil.rmtree(stage, ignore_errors=True)  # what a crashed save left: not part of this checkpoint
@@ -320,7 +329,7 @@ def save_checkpoint(model, opt, out_dir: str, step: int, cfg, rank: int):
     dist.barrier()
     if rank == 0:  # meta.json marks the staged checkpoint complete: from here on a crash is rolled forward
         meta = {"step": step, "script": script_name(cfg), "world_size": dist.get_world_size(),
-                "config": dataclasses.asdict(cfg)}
+                "config": dataclasses.asdict(cfg), "init_from_state": init_state}
         M.write_json(os.path.join(stage, "meta.json"), meta)
         commit_checkpoint(out_dir)
     dist.barrier()
@@ -337,34 +346,78 @@ def commit_checkpoint(out_dir: str):
     shutil.rmtree(stage, ignore_errors=True)
 
 
-def finish_checkpoint(ckpt_dir: str, rt: Runtime):
+def finish_checkpoint(ckpt_dir: str, rt: Runtime) -> dict:
     """For readers of a run folder (eval.py, sample.py, --init_from): a save cut short while its files were
     moving in (.next/meta.json is there) would show new weights beside the old meta.json; finish the move
-    first, holding the folder's lock, so never under a live run."""
+    first, holding the folder's lock, so never under a live run. -> the folder's fingerprint() then."""
     def finish():
         if os.path.isfile(os.path.join(ckpt_dir, ".next", "meta.json")):
             held = _take_lock(ckpt_dir, "it is moving a checkpoint in; try again when it is done")
             commit_checkpoint(ckpt_dir)
             _release_lock(ckpt_dir, *held)
-    on_rank0(finish, rt)
+        return fingerprint(ckpt_dir)
+    return on_rank0(finish, rt)
+
+
+# what a run leaves in its folder: a checkpoint (or one a crash left half moved in), and a summary when it has
+# finished (train_igpo.py --ckpt_interval=0 saves no checkpoint). A log alone is of a run stopped before its
+# first checkpoint: it has nothing to resume, and a new run replaces it.
+RUN_FILES = ("meta.json", os.path.join(".next", "meta.json"), "summary.json")
+
+
+def aside(folder: str) -> str:
+    """Where --overwrite=True moves a folder's run: the first free sibling FOLDER.old1, FOLDER.old2, ..."""
+    base = os.path.abspath(folder)
+    return next(f"{base}.old{k}" for k in itertools.count(1) if not os.path.lexists(f"{base}.old{k}"))
+
+
+def _new_run(cfg) -> int:
+    held = [f for f in RUN_FILES if os.path.isfile(os.path.join(cfg.out_dir, f))]
+    if held and not cfg.overwrite:
+        resume = "" if cfg.resume else "--resume=True to continue it, "
+        move = f"--overwrite=True to move it to {aside(cfg.out_dir)} first"
+        raise ValueError(f"{cfg.out_dir} holds a run ({', '.join(held)}) that a new run would replace: pass "
+                         f"{resume}another --out_dir, or {move}")
+    if held:  # every entry but the lock this run holds, one rename each: nothing is copied or deleted
+        dest = aside(cfg.out_dir)
+        os.mkdir(dest)
+        for f in os.listdir(cfg.out_dir):
+            if f != ".lock":
+                os.replace(os.path.join(cfg.out_dir, f), os.path.join(dest, f))
+        print(f"--overwrite: moved the run in {cfg.out_dir} to {dest}", flush=True)
+    return 0
+
+
+def new_run(cfg, rt) -> int:
+    """A run started without --resume -> its first step, 0. Rerunning a command never replaces the run in its
+    folder: a folder holding one (RUN_FILES) is refused, naming the ways on; with --overwrite=True that run is
+    first moved to a new sibling folder (aside()), never deleted."""
+    return on_rank0(lambda: _new_run(cfg), rt)
 
 
 # a resume continues the same run, so it may change only these (how long, how often, where it runs and logs)
 RESUMABLE = ("resume", "out_dir", "max_steps", "max_minutes", "log_interval", "ckpt_interval",
-             "eval_interval", "n_eval", "device", "grad_ckpt", "wandb", "wandb_project")
+             "eval_interval", "n_eval", "device", "grad_ckpt", "wandb", "wandb_project", "overwrite")
 
 
-def resume_point(cfg, rt: Runtime) -> int:
-    """--resume: finish (or drop) a save a crash interrupted -> the step of out_dir's checkpoint, 0 if none.
-    The checkpoint must be this script's, at this world size (the optimizer state is per rank), with the
-    same settings but the RESUMABLE ones: the optimizer's saved state would silently keep its old betas and
-    weight decay, and any other change would make the run no longer one run."""
+def resume_point(cfg, rt: Runtime, init_state: dict | None = None) -> int:
+    """--resume: finish (or drop) a save a crash interrupted -> the step of out_dir's checkpoint. A folder
+    without a checkpoint (new, empty, or of a run stopped before its first one) starts a new run and says so:
+    one command then both starts and continues a run (a job that is requeued), and a finished run is still
+    never replaced (new_run). The checkpoint must be this script's, at this world size (the optimizer state is
+    per rank), with the same settings but the RESUMABLE ones (the optimizer's saved state would silently keep
+    its old betas and weight decay, and any other change would make the run no longer one run), from the same
+    --init_from folder as it was (init_state, its fingerprint now: IGPO's KL reference and a LoRA run's base
+    weights are loaded from it again)."""
     def point():
         commit_checkpoint(cfg.out_dir)
         path = os.path.join(cfg.out_dir, "meta.json")
         if not os.path.isfile(path):
+            _new_run(cfg)
+            print(f"--resume: {cfg.out_dir} holds no checkpoint: starting a new run", flush=True)
             return 0
-        meta, script, new = M.read_json(path), script_name(cfg), dataclasses.asdict(cfg)
+        meta = read_meta(cfg.out_dir, ("step", "world_size", "config"))
+        script, new = script_name(cfg), dataclasses.asdict(cfg)
         if meta.get("script") != script:
             made_by = f"{meta['script']}.py" if "script" in meta else "another script (or an older version)"
             raise ValueError(f"--resume: {cfg.out_dir} holds a checkpoint of {made_by}, not of {script}.py; "
@@ -376,9 +429,15 @@ def resume_point(cfg, rt: Runtime) -> int:
         old = meta["config"]
         differ = [k for k in new if k in old and old[k] != new[k]]
         if bad := [f"--{k}={new[k]} (the run has {old[k]!r})" for k in differ if k not in RESUMABLE]:
-            free = ", ".join(k for k in RESUMABLE if k not in ("resume", "out_dir"))
+            free = ", ".join(k for k in RESUMABLE if k not in ("resume", "out_dir", "overwrite"))
             raise ValueError(f"--resume: {', '.join(bad)}; a resume continues the run as it was (only {free} "
                              f"may change): start a new run from it with --init_from={cfg.out_dir}")
+        if meta.get("init_from_state", init_state) != init_state:  # older checkpoints lack it: unchecked
+            raise ValueError(f"--resume: --init_from={cfg.init_from} has changed since the run started from "
+                             f"it (its step, or its files' sizes or times, differ from {path}: "
+                             "init_from_state), and a resume loads weights from it again (IGPO's KL "
+                             "reference, a LoRA base): start a new run (another --out_dir, or "
+                             "--overwrite=True)")
         changed = "".join(f"; {k} {old[k]} -> {new[k]}" for k in differ if k != "resume")
         print(f"resuming {cfg.out_dir} at step {meta['step']}: the checkpoint's weights and optimizer state, "
               f"every setting as it was{changed}", flush=True)
@@ -386,18 +445,41 @@ def resume_point(cfg, rt: Runtime) -> int:
     return on_rank0(point, rt)
 
 
+META = {  # the meta.json fields readers use: (is the value valid, what a valid value is)
+    "step": (lambda v: type(v) is int and v >= 0, "an integer >= 0"),
+    "world_size": (lambda v: type(v) is int and v >= 1, "an integer >= 1"),
+    "config": (lambda v: isinstance(v, dict), "an object (the run's settings)"),
+}
+
+
+def read_meta(ckpt_dir: str, fields=("step",)) -> dict:
+    """ckpt_dir/meta.json with its `fields` checked: a ValueError names the file and the field."""
+    path = os.path.join(ckpt_dir, "meta.json")
+    meta = M.read_json(path)
+    for k in fields:
+        ok, want = META[k]
+        if not ok(meta.get(k)):
+            got = f"is {json.dumps(meta[k])}" if k in meta else "is missing"
+            raise ValueError(f"{path}: field {k!r} {got}, expected {want}")
+    return meta
+
+
 def kept_log(out_dir: str, step: int, rt: Runtime, names=("log.jsonl", "samples.jsonl")) -> list[dict]:
     """The rows of out_dir's logs up to `step`, the checkpoint a run resumes from (a fresh run, step 0, keeps
     none); the files are rewritten without the rest, so each step is logged once and the summary covers the
-    whole run. A line torn by a kill is dropped. -> log.jsonl's kept rows, on every rank."""
+    whole run. A last line without its newline was torn by a kill and is dropped: our logs are append-only, a
+    whole line per write (user files, --data, keep theirs). Any other line that is not a JSON object is an
+    error naming the file and line, raised before any file is rewritten. -> log.jsonl's kept rows, on every
+    rank."""
     def keep():
         kept = {}
         for name in names:
-            path, rows = os.path.join(out_dir, name), []
-            for line in open(path) if os.path.isfile(path) else []:
-                with contextlib.suppress(json.JSONDecodeError):
-                    rows.append(json.loads(line))
-            kept[name] = [r for r in rows if 0 < step and r.get("step", 0) <= step]
+            path = os.path.join(out_dir, name)
+            data = pathlib.Path(files.need_file(path)).read_bytes() if os.path.lexists(path) else b""
+            rows = files.read_jsonl(path, data[:data.rfind(b"\n") + 1]) if step > 0 else []
+            kept[name] = [r for _, r in rows if r.get("step", 0) <= step]
+        for name in names:
+            path = os.path.join(out_dir, name)
             if os.path.isfile(path):
                 text = "".join(json.dumps(r) + "\n" for r in kept[name])
                 M._atomic_write(path, lambda tmp: pathlib.Path(tmp).write_text(text))
@@ -406,15 +488,35 @@ def kept_log(out_dir: str, step: int, rt: Runtime, names=("log.jsonl", "samples.
 
 
 def load_optimizer(opt, ckpt_dir: str, rank: int):
-    """This rank's optimizer state from save_checkpoint: resuming needs the same world size."""
-    opt.load_state_dict(torch.load(os.path.join(ckpt_dir, f"optim.{rank}.pt"), weights_only=False))
+    """This rank's optimizer state from save_checkpoint: resuming needs the same world size. A file cut short
+    (a full disk, a copy) is a ValueError naming it."""
+    path = files.need_file(os.path.join(ckpt_dir, f"optim.{rank}.pt"))
+    try:
+        state = torch.load(path, weights_only=False)
+    except (RuntimeError, EOFError, pickle.UnpicklingError) as e:  # what torch.load raises for a torn file
+        raise ValueError(f"{path}: not a readable optimizer state ({str(e).splitlines()[0]})") from None
+    opt.load_state_dict(state)
 
 
 def fingerprint(ckpt_dir: str) -> dict:
     """What a checkpoint folder holds now, cheaply: its meta.json step and each weights or config file's size
     and modification time (a save replaces them; hashing an 8B model's 16 GB would take minutes)."""
+    if not os.path.isdir(ckpt_dir):
+        raise FileNotFoundError(f"{ckpt_dir}: no such checkpoint folder")
     read = ("config.json", "model.safetensors.index.json", "meta.json")  # besides the .safetensors files
     names = sorted(f for f in os.listdir(ckpt_dir) if f.endswith(".safetensors") or f in read)
     stats = {f: os.stat(os.path.join(ckpt_dir, f)) for f in names}
-    step = M.read_json(os.path.join(ckpt_dir, "meta.json"))["step"] if "meta.json" in names else None
+    step = read_meta(ckpt_dir)["step"] if "meta.json" in names else None
     return {"step": step, "files": {f: [s.st_size, s.st_mtime_ns] for f, s in stats.items()}}
+
+
+def diverged(step: int, out_dir: str, **values) -> ValueError:
+    """The error that stops a run at a non-finite loss or gradient norm (values: their names and values),
+    raised before the step is logged or saved: out_dir keeps its last checkpoint, and no JSON file gets a NaN.
+    Stopping, not skipping the step: a skip would hide a run gone unstable (its next step starts from the same
+    weights and optimizer state), and the run would no longer be the one its settings and log describe."""
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in values.items())
+    saved = os.path.isfile(os.path.join(out_dir, "meta.json"))
+    kept = f"keeps its checkpoint of step {read_meta(out_dir)['step']}" if saved else "has no checkpoint"
+    return ValueError(f"step {step}: {shown}: the run diverged (a lower --lr or a longer --warmup may help) "
+                      f"and stopped before saving this step: {out_dir} {kept}")

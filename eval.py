@@ -125,7 +125,8 @@ class Config:
 RULES = dict(  # checked right after parsing, before any loading or writing (common.parse_args)
     task=C.one_of(*TASKS), gen_lens=C.int_list(1, 1 << 20, empty_ok=True), block_len=C.at_least(0),
     steps=C.at_least(0), cache=C.one_of("none", "prefix", "dual"), refresh=C.at_least(0), k=C.at_least(1),
-    temperature=C.at_least(0), batch_size=C.at_least(1), limit=C.at_least(0), out_dir=C.FOLDER,
+    temperature=C.at_least(0), batch_size=C.at_least(1), limit=C.at_least(0),
+    out_dir=((lambda v, c: not os.path.isfile(v)), "a folder, not a file"),  # "": the default
     device=C.DEVICE, dtype=C.one_of("", "float32", "bfloat16"))
 
 
@@ -163,12 +164,19 @@ def main(argv=None):
         check_settings(0, L, block_len, steps, L)
     out_dir = cfg.out_dir or os.path.join("out", "eval", cfg.task)
     rt = setup(cfg.device, cfg.seed)
-    C.finish_checkpoint(cfg.ckpt, rt)  # never new weights beside an old meta.json
+    state = C.finish_checkpoint(cfg.ckpt, rt)  # never new weights beside an old meta.json
     dtype = cfg.dtype or ("bfloat16" if rt.device.type == "cuda" else "float32")
     # the checkpoint's state too: generations of the folder as it was before a retraining are stale
-    settings = dict(ckpt=os.path.abspath(cfg.ckpt), checkpoint_state=C.fingerprint(cfg.ckpt), task=cfg.task,
+    settings = dict(ckpt=os.path.abspath(cfg.ckpt), checkpoint_state=state, task=cfg.task,
                     block_len=block_len, steps=cfg.steps, temperature=cfg.temperature, seed=cfg.seed,
                     cache=cfg.cache, refresh=cfg.refresh, dtype=dtype, eos_fill=cfg.eos_fill)
+    with C.locked(out_dir, rt):  # one evaluation per folder, as one run per training folder
+        return run(cfg, rt, task, plan, out_dir, settings)
+
+
+def run(cfg: Config, rt, task, plan: list, out_dir: str, settings: dict) -> list[dict]:
+    """The evaluation, inside its folder's lock: the settings check, the model, each gen_len's generations."""
+    block_len, dtype = settings["block_len"], settings["dtype"]
     p = os.path.join(out_dir, "settings.json")
     if os.path.exists(p) and (old := M.read_json(p)) != settings:
         # resuming into generations made otherwise would mix two protocols, or two models, in one number
@@ -192,7 +200,6 @@ def main(argv=None):
         check_settings(max(map(len, prompts)), L, block_len, steps, model.config.max_seq_len)
     extract = getattr(task, "extract", grader.extract_answer)  # toy's "=N" lines; \boxed{} etc. elsewhere
     if rt.rank == 0:
-        os.makedirs(out_dir, exist_ok=True)
         M.write_json(os.path.join(out_dir, "settings.json"), settings)
     print0(f"eval {cfg.task} | {len(examples)} problems x {cfg.k} | (gen_len, steps) {plan} | block_len "
            f"{block_len} | world {rt.world_size} | device {rt.device} | {out_dir}")

@@ -332,12 +332,29 @@ def load_config(ckpt_dir: str) -> ModelConfig:
                                 "(expected model.safetensors + config.json)")
     d = read_json(path)
     if "d_model" in d:  # a Hugging Face LLaDA config.json; the tokenizer.json sits beside it
-        return dataclasses.replace(config_from_hf(d), tokenizer=os.path.abspath(ckpt_dir))
+        cfg = dataclasses.replace(config_from_hf(d), tokenizer=os.path.abspath(ckpt_dir))
+        return check_config(cfg, path, {ours: hf for hf, ours in HF_NAMES.items()})
     names = {f.name for f in dataclasses.fields(ModelConfig)}
     if set(d) != names:  # a missing field would silently take the tiny preset's value
         wrong = dict(unknown=sorted(set(d) - names), missing=sorted(names - set(d)))
         raise ValueError(f"{path}: " + "; ".join(f"{k} fields {v}" for k, v in wrong.items() if v))
-    return ModelConfig(**d)
+    return check_config(ModelConfig(**d), path)
+
+
+def check_config(cfg: ModelConfig, path: str, names: dict | None = None) -> ModelConfig:
+    """cfg, or a ValueError naming the file and the field (names: ours -> the file's) whose value has the
+    wrong type or is out of range: "n_layer": "4" or "n_head": 0 would fail later, deep inside the model."""
+    name = lambda field: (names or {}).get(field, field)  # noqa: E731
+    for f in dataclasses.fields(cfg):
+        v = getattr(cfg, f.name)
+        kinds = (int, float) if f.type is float else f.type  # HF files write rope_theta 500000, an int
+        if not isinstance(v, kinds) or isinstance(v, bool) or (f.type is not str and not v > 0):
+            want = "a string" if f.type is str else f"a positive {f.type.__name__}"
+            raise ValueError(f"{path}: field {name(f.name)!r} is {json.dumps(v)}, expected {want}")
+    if cfg.n_embd % (2 * cfg.n_head):  # RoPE rotates pairs of each head's dimensions
+        raise ValueError(f"{path}: field {name('n_embd')!r} is {cfg.n_embd}, expected a multiple of twice "
+                         f"{name('n_head')} ({cfg.n_head}): heads of an even width")
+    return cfg
 
 
 # HF LLaDA config.json: the one value of each architecture switch we implement (IGPO.md B.1.1), assumed when
@@ -405,7 +422,11 @@ def load(ckpt_dir: str, device="cpu", dtype=torch.float32) -> Transformer:
     files, index = ["model.safetensors"], os.path.join(ckpt_dir, "model.safetensors.index.json")
     model = build(load_config(ckpt_dir), device, seed=None, dtype=dtype)
     if os.path.isfile(index):  # sharded (HF): the files its weight map names
-        files = sorted(set(read_json(index)["weight_map"].values()))
+        weight_map = read_json(index).get("weight_map")
+        if not (weight_map and isinstance(weight_map, dict) and all(
+                isinstance(f, str) for f in weight_map.values())):
+            raise ValueError(f"{index}: field 'weight_map' missing or not an object of key -> file name")
+        files = sorted(set(weight_map.values()))
     _fill(model, [os.path.join(ckpt_dir, f) for f in files], ckpt_dir)
     return model
 

@@ -54,6 +54,7 @@ class Config:
     log_interval: int = 25
     ckpt_interval: int = 500
     resume: bool = False
+    overwrite: bool = False     # out_dir holds a run: move it to OUT_DIR.old1 (.old2, ...) and start anew
     seed: int = 1337
     device: str = ""            # "" = cuda if available, else cpu
     grad_ckpt: bool = False     # activation checkpointing per block
@@ -77,7 +78,7 @@ RULES = dict(  # checked right after parsing, before any work or writing (common
     grad_clip=C.at_least(0), eps=C.between(0, 1), max_minutes=C.at_least(0), n_eval=C.at_least(0),
     log_interval=C.at_least(1), ckpt_interval=C.at_least(1), device=C.DEVICE,
     dtype=C.one_of("float32", "bfloat16"), lora_r=C.at_least(0), lora_alpha=C.at_least(0),
-    lora_targets=C.LORA_TARGETS, wandb=C.WANDB)
+    lora_targets=C.LORA_TARGETS, wandb=C.WANDB, overwrite=C.OVERWRITE)
 
 
 def encode_examples(task, examples, enc, gen_len: int):
@@ -146,10 +147,9 @@ def main(argv=None):
 def train_loop(cfg: Config, rt: Runtime) -> dict:
     """The run, inside its folder's lock: resume point, model, data, steps, summary."""
     ckpt_dir = cfg.out_dir  # the run folder is the checkpoint: model.safetensors, config.json, meta.json
-    step = resume_point(cfg, rt) if cfg.resume else 0
+    init_state = C.finish_checkpoint(cfg.init_from, rt) if cfg.init_from else None
+    step = resume_point(cfg, rt, init_state) if cfg.resume else C.new_run(cfg, rt)
     resume = step > 0
-    if cfg.init_from:
-        C.finish_checkpoint(cfg.init_from, rt)
     dtype = getattr(torch, cfg.dtype)
     if resume and not cfg.lora_r:
         model = M.load(ckpt_dir, rt.device, dtype)
@@ -184,9 +184,9 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
                             weight_decay=cfg.weight_decay, fused=rt.device.type == "cuda")
     if resume:  # optimizer state is per rank: resuming needs the same world size
         load_optimizer(opt, ckpt_dir, rt.rank)
+    history = kept_log(cfg.out_dir, step, rt)  # the log rows up to the checkpoint's step, when resuming
     if rt.rank == 0:
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
-    history = kept_log(cfg.out_dir, step, rt)  # the log rows up to the checkpoint's step, when resuming
     to_wandb = wandb_logger(cfg, rt)
 
     t0, losses = time.time(), []
@@ -208,9 +208,12 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
         step += 1
         losses.append(loss.detach())
         out_of_time = torch.tensor(float(0 < cfg.max_minutes < (time.time() - t0) / 60), device=rt.device)
-        # every rank stops at the same step (FSDP needs it)
-        dist.all_reduce(out_of_time, op=dist.ReduceOp.MAX)
-        out_of_time = bool(out_of_time.item())
+        finite = torch.isfinite(loss.detach()) & math.isfinite(gnorm)  # the loss is this rank's own
+        stop = torch.stack([out_of_time, (~finite).float()])
+        dist.all_reduce(stop, op=dist.ReduceOp.MAX)  # every rank stops at the same step (FSDP needs it)
+        out_of_time, nonfinite = stop.tolist()
+        if nonfinite:  # before this step is logged or saved (common.diverged)
+            raise C.diverged(step, cfg.out_dir, loss=loss.item(), grad_norm=gnorm)
         save = step % cfg.ckpt_interval == 0 or step == cfg.max_steps or out_of_time
         # a checkpoint step is logged too: a resumed run then averages the same steps into each row
         if step % cfg.log_interval == 0 or save:
@@ -226,7 +229,7 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
                 with open(os.path.join(cfg.out_dir, "log.jsonl"), "a") as f:
                     f.write(json.dumps(rec) + "\n")
         if save:
-            save_checkpoint(model, opt, ckpt_dir, step, cfg, rt.rank)
+            save_checkpoint(model, opt, ckpt_dir, step, cfg, rt.rank, init_state)
         if out_of_time:
             break
 

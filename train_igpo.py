@@ -16,6 +16,7 @@ eval, checkpoint. Paper semantics by default; every way the official code differ
 import contextlib
 import dataclasses
 import json
+import math
 import os
 import random
 import time
@@ -93,6 +94,7 @@ class Config:
     n_eval: int = 1000            # toy: 500 easy, 500 hard
     ckpt_interval: int = 10       # rounds between checkpoints (and one at the end); 0 = never save
     resume: bool = False
+    overwrite: bool = False       # out_dir holds a run: move it to OUT_DIR.old1 (.old2, ...) and start anew
     seed: int = 1337
     device: str = ""
     dtype: str = "float32"        # parameters: float32, or bfloat16 (the 8B: 16 GB of weights)
@@ -135,7 +137,7 @@ RULES = dict(  # checked right after parsing, before any work or writing (common
     n_eval=C.at_least(0), ckpt_interval=C.at_least(0), device=C.DEVICE, dtype=C.one_of("float32", "bfloat16"),
     lora_r=C.at_least(0), lora_alpha=C.at_least(0), lora_dropout=C.between(0, 1), lora_targets=C.LORA_TARGETS,
     reward=C.one_of("ours", "official"), lr_schedule=C.one_of("constant", "linear"),
-    loss_agg=C.one_of("token", "sequence"), wandb=C.WANDB)
+    loss_agg=C.one_of("token", "sequence"), wandb=C.WANDB, overwrite=C.OVERWRITE)
 
 
 # ----------------------------------------------------------------------------------------------------
@@ -422,6 +424,8 @@ def update(model, opt, rt, prompts, comps, olds, refs, adv, keep, cfg: Config, s
         out = torch.stack(per_group).mean(0)
         out[0].backward()
         gnorm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.grad_clip).item()
+        if not math.isfinite(gnorm):  # diverged: the caller stops the run (the norm is alike on every rank)
+            return out.detach(), gnorm
         opt.step()
         opt.zero_grad(set_to_none=True)
         stats += out.detach() / cfg.mu
@@ -462,10 +466,10 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     """The run, inside its folder's lock: resume point, model, data, steps, summary."""
     task = graded(get_task(cfg.task), cfg.reward)  # the training reward: ours or the official one
     n_local, G, L = cfg.prompts_per_step // rt.world_size, cfg.group_size, cfg.gen_len
-    start = resume_point(cfg, rt) if cfg.resume else 0
+    # the fingerprint of the folder the run starts from (its KL reference): a resume refuses a changed one
+    init_state = C.finish_checkpoint(cfg.init_from, rt) if cfg.init_from else None
+    start = resume_point(cfg, rt, init_state) if cfg.resume else C.new_run(cfg, rt)
     resume = start > 0
-    if cfg.init_from:
-        C.finish_checkpoint(cfg.init_from, rt)
 
     dtype = getattr(torch, cfg.dtype)
 
@@ -506,9 +510,9 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
     resumed = f" | resumed at step {start}" if resume else ""
     print0(f"world {rt.world_size} | device {rt.device} | params {n_params:,} | "
            f"{len(train)} train prompts | torch {torch.__version__}" + resumed)
+    history = kept_log(cfg.out_dir, start, rt)  # the log rows up to the checkpoint's step, when resuming
     if rt.rank == 0:
         M.write_json(os.path.join(cfg.out_dir, "run_config.json"), dataclasses.asdict(cfg))
-    history = kept_log(cfg.out_dir, start, rt)  # the log rows up to the checkpoint's step, when resuming
     to_wandb = wandb_logger(cfg, rt)
 
     def log(name, rec):
@@ -579,7 +583,9 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
                              sum(r["hint_fracs"]), n_inp, len(prompts), n_tokens],
                             dtype=torch.float64, device=rt.device)
         dist.all_reduce(sums)
-        dist.all_reduce(stats, op=dist.ReduceOp.AVG)
+        dist.all_reduce(stats, op=dist.ReduceOp.AVG)  # a NaN on any rank: on every rank
+        if not (math.isfinite(gnorm) and stats.isfinite().all()):  # before this round is logged or saved
+            raise C.diverged(step + 1, cfg.out_dir, loss=stats[0].item(), kl=stats[1].item(), grad_norm=gnorm)
         n = sums[7].item()
         rec = {"step": step + 1, "reward": sums[0].item() / n, "accuracy": sums[1].item() / n,
                "all_wrong": sums[2].item() / n, "all_wrong_after": sums[3].item() / n,
@@ -602,7 +608,7 @@ def train_loop(cfg: Config, rt: Runtime) -> dict:
                 log("samples.jsonl", row)
         if cfg.ckpt_interval and ((step + 1) % cfg.ckpt_interval == 0 or done):
             # eval.py loads the merged weights
-            save_checkpoint(model, opt, cfg.out_dir, step + 1, cfg, rt.rank)
+            save_checkpoint(model, opt, cfg.out_dir, step + 1, cfg, rt.rank, init_state)
     # from the log, so that a resumed run sums up all of it, not the rounds since the resume
     evals, rounds = [r for r in history if "eval_accuracy" in r], [r for r in history if "reward" in r]
     first, final, n = (evals or [{}])[0], (evals or [{}])[-1], max(1, len(rounds))

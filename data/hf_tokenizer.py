@@ -5,8 +5,8 @@ Hugging Face byte-level BPE `tokenizer.json` -> tiktoken.Encoding, without trans
 
 Supported: model BPE over GPT-2's byte-to-unicode alphabet; pre_tokenizer ByteLevel (GPT-2 regex) or
 Sequence[Split(Regex), ByteLevel(use_regex=false)] (cl100k / Llama-3 / dolma2); no normalizer;
-ByteLevel decoder. Anything else raises NotImplementedError naming the piece and the file, because a
-silently different split would give the model token ids it never saw.
+ByteLevel decoder. Anything else (or a file of another shape) raises ValueError naming the piece and the
+file, because a silently different split would give the model token ids it never saw.
 tiktoken needs rank == token id, and it merges the adjacent pair whose *result* has the lowest rank,
 while HF merges the pair listed first in `merges`. The two agree when merge results' vocab ids grow
 with merge order (true for GPT-2 and cl100k, and for anything trained by HF's BpeTrainer); we check
@@ -45,25 +45,40 @@ def _read_json(path: str) -> dict:
         raise FileNotFoundError(f"tokenizer file not found: {path}")
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
-    except json.JSONDecodeError as e:
+            obj = json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path}: malformed JSON ({e})") from e
+    if not isinstance(obj, dict):
+        raise ValueError(f"{path}: expected a JSON object, got a {type(obj).__name__}")
+    return obj
+
+
+def _part(obj: dict, key: str, kind: type, path: str):
+    """obj[key] (kind() when absent or null), or a ValueError naming the file and the field when it is not a
+    `kind`: a file of another shape fails here, not as an AttributeError deep in the conversion."""
+    v = obj.get(key)
+    if v is not None and not isinstance(v, kind):
+        raise ValueError(f"{path}: field {key!r} is {json.dumps(v)[:40]}, expected a JSON "
+                         f"{'object' if kind is dict else 'array'}")
+    return kind() if v is None else v
 
 
 def _pat_str(pre: dict | None, where: str) -> str:
-    """tiktoken's pat_str for a supported HF pre_tokenizer; NotImplementedError for anything else."""
+    """tiktoken's pat_str for a supported HF pre_tokenizer; ValueError for anything else."""
     def byte_level(step, use_regex):
         if step.get("add_prefix_space", False):  # would turn "Hi" into " Hi" before splitting
-            raise NotImplementedError(f"{where}: ByteLevel add_prefix_space=true is not supported")
+            raise ValueError(f"{where}: ByteLevel add_prefix_space=true is not supported")
         if step.get("use_regex", True) != use_regex:
-            raise NotImplementedError(f"{where}: ByteLevel use_regex={step.get('use_regex', True)} "
-                                      "is not supported here")
+            raise ValueError(f"{where}: ByteLevel use_regex={step.get('use_regex', True)} "
+                             "is not supported here")
 
     kind = (pre or {}).get("type")
     if kind == "ByteLevel":
         byte_level(pre, use_regex=True)
         return GPT2_PAT
-    steps = pre.get("pretokenizers", []) if kind == "Sequence" else []
+    steps = _part(pre, "pretokenizers", list, where) if kind == "Sequence" else []
+    if not all(isinstance(s, dict) for s in steps):
+        raise ValueError(f"{where}: field 'pretokenizers' holds a step that is not an object")
     if [s.get("type") for s in steps] == ["Split", "ByteLevel"]:
         split, byte = steps
         byte_level(byte, use_regex=False)
@@ -72,16 +87,19 @@ def _pat_str(pre: dict | None, where: str) -> str:
         # matches every character, as cl100k's and Llama-3's do, the two are identical.
         mode = (split.get("behavior"), split.get("invert", False))
         if "Regex" not in split.get("pattern", {}) or mode not in [("Isolated", False), ("Removed", True)]:
-            raise NotImplementedError(f"{where}: Split {split.get('pattern')} {mode} is not supported")
+            raise ValueError(f"{where}: Split {split.get('pattern')} {mode} is not supported")
         return split["pattern"]["Regex"]
     pieces = [s.get("type") for s in steps] if steps else kind
-    raise NotImplementedError(f"{where}: pre_tokenizer {pieces} is not supported "
-                              "(ByteLevel or [Split, ByteLevel])")
+    raise ValueError(f"{where}: pre_tokenizer {pieces} is not supported (ByteLevel or [Split, ByteLevel])")
 
 
-def _special_tokens(tok: dict, config_path: str) -> dict[str, int]:
-    """added_tokens of tokenizer.json plus added_tokens_decoder of tokenizer_config.json (if any)."""
-    specials = {a["content"]: a["id"] for a in tok.get("added_tokens", [])}
+def _special_tokens(tok: dict, path: str, config_path: str) -> dict[str, int]:
+    """added_tokens of tokenizer.json (path) plus added_tokens_decoder of tokenizer_config.json (if any)."""
+    added = _part(tok, "added_tokens", list, path)
+    if bad := [a for a in added if not (isinstance(a, dict) and isinstance(a.get("content"), str)
+                                        and type(a.get("id")) is int)]:
+        raise ValueError(f"{path}: field 'added_tokens' holds {bad[0]!r}, expected {{content, id}}")
+    specials = {a["content"]: a["id"] for a in added}
     if os.path.isfile(config_path):
         for name, i in llada_special_tokens(config_path).items():
             if specials.setdefault(name, i) != i:
@@ -94,36 +112,44 @@ def _special_tokens(tok: dict, config_path: str) -> dict[str, int]:
 
 def llada_special_tokens(config_path: str) -> dict[str, int]:
     """{token: id} from a tokenizer_config.json's added_tokens_decoder (keys there are id strings)."""
-    cfg = _read_json(config_path)
-    return {v["content"]: int(k) for k, v in cfg.get("added_tokens_decoder", {}).items()}
+    decoder = _part(_read_json(config_path), "added_tokens_decoder", dict, config_path)
+    for k, v in decoder.items():  # a bad entry names the file (not int()'s bare "invalid literal")
+        if not (k.isdigit() and isinstance(v, dict) and isinstance(v.get("content"), str)):
+            raise ValueError(f"{config_path}: added_tokens_decoder entry {k!r}: {v!r} is not "
+                             "id: {content: token}")
+    return {v["content"]: int(k) for k, v in decoder.items()}
 
 
-def check_llada_specials(special_tokens: dict) -> None:
-    """Raise ValueError naming the first house special token whose id differs from LLaDA's."""
+def check_llada_specials(special_tokens: dict, where: str = "LLaDA") -> None:
+    """Raise ValueError naming `where` (the tokenizer's files) and the first house special token whose id
+    differs from LLaDA's, or that is missing."""
     for name, want in LLADA_IDS.items():
         if special_tokens.get(name) != want:
-            raise ValueError(f"LLaDA special token {name}: expected id {want}, "
+            raise ValueError(f"{where}: special token {name}: expected id {want} (LLaDA's), "
                              f"found {special_tokens.get(name)}")
 
 
 def from_hf(dir: str) -> tiktoken.Encoding:
     path, config_path = os.path.join(dir, "tokenizer.json"), os.path.join(dir, "tokenizer_config.json")
     tok = _read_json(path)
-    model = tok.get("model", {})
+    model = _part(tok, "model", dict, path)
     # very old files omit model.type; HF then infers BPE from the presence of merges
     if model.get("type", "BPE" if "merges" in model else None) != "BPE":
-        raise NotImplementedError(f"{path}: model type {model.get('type')} is not supported "
-                                  "(only byte-level BPE)")
+        raise ValueError(f"{path}: model type {model.get('type')} is not supported (only byte-level BPE)")
     if any(model.get(k) for k in ("byte_fallback", "continuing_subword_prefix", "end_of_word_suffix")):
-        raise NotImplementedError(f"{path}: BPE byte_fallback / subword prefix or suffix is not supported")
-    if tok.get("normalizer") is not None:  # NFC, Lowercase, ... change the text before it is split
-        raise NotImplementedError(f"{path}: normalizer {tok['normalizer'].get('type')} is not supported")
-    decoder = (tok.get("decoder") or {}).get("type")
+        raise ValueError(f"{path}: BPE byte_fallback / subword prefix or suffix is not supported")
+    # NFC, Lowercase, ... change the text before it is split
+    if normalizer := _part(tok, "normalizer", dict, path):
+        raise ValueError(f"{path}: normalizer {normalizer.get('type')} is not supported")
+    decoder = _part(tok, "decoder", dict, path).get("type")
     if decoder != "ByteLevel":
-        raise NotImplementedError(f"{path}: decoder {decoder} is not supported")
-    pat_str, specials = _pat_str(tok.get("pre_tokenizer"), path), _special_tokens(tok, config_path)
+        raise ValueError(f"{path}: decoder {decoder} is not supported")
+    pat_str = _pat_str(_part(tok, "pre_tokenizer", dict, path), path)
+    specials, str_vocab = _special_tokens(tok, path, config_path), _part(model, "vocab", dict, path)
+    if bad := [s for s, i in str_vocab.items() if type(i) is not int]:
+        raise ValueError(f"{path}: vocab token {bad[0]!r} has id {str_vocab[bad[0]]!r}, expected an int")
     if MASK in specials:  # a LLaDA folder
-        check_llada_specials(specials)
+        check_llada_specials(specials, f"{path} (+ tokenizer_config.json)")
     u2b = _unicode_to_byte()
     def to_bytes(s: str) -> bytes:
         try:
@@ -135,15 +161,18 @@ def from_hf(dir: str) -> tiktoken.Encoding:
     # Tokens no merge makes are kept (the model may emit any id), and tiktoken finds a whole piece that is
     # a token before merging (HF's ignore_merges); both match HF when every token is the BPE of its own
     # bytes, as tests/test_hf_tokenizer.py checks for GPT-2 and cl100k.
-    vocab = {to_bytes(s): i for s, i in model.get("vocab", {}).items() if specials.get(s) != i}
+    vocab = {to_bytes(s): i for s, i in str_vocab.items() if specials.get(s) != i}
     missing = [b for b in range(256) if bytes([b]) not in vocab]
     if missing:
         raise ValueError(f"{path}: vocab lacks {len(missing)} single bytes, e.g. {bytes([missing[0]])!r}")
     # merges: old files write "a b" (a space never occurs inside a token: it is 'Ġ'), new ones ["a", "b"].
     # The alphabet maps char by char, so the merged token's string is simply a + b.
-    str_vocab, last = model.get("vocab", {}), -1
-    for k, m in enumerate(model.get("merges", [])):
-        a, b = m.split(" ") if isinstance(m, str) else m
+    last = -1
+    for k, m in enumerate(_part(model, "merges", list, path)):
+        pair = m.split(" ") if isinstance(m, str) else m
+        if not (isinstance(pair, list) and len(pair) == 2 and all(isinstance(t, str) for t in pair)):
+            raise ValueError(f"{path}: merge {k} {m!r} is neither 'a b' nor [a, b]")
+        a, b = pair
         i = str_vocab.get(a + b)
         if i is None or a not in str_vocab or b not in str_vocab:
             raise ValueError(f"{path}: merge {k} {m!r} uses or makes a token missing from the vocab")

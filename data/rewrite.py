@@ -16,10 +16,12 @@ flushed:
     status: ok | rejected (its \boxed{} answer != the input answer) | too_long
 A killed run loses only the requests in flight: rerunning the same command skips the ids already in --out.
 Inputs whose requests keep failing (HTTP errors, timeouts, malformed replies; --retries attempts with
-exponential backoff) are reported and NOT written, so a rerun retries them. load_rewritten(path) returns the
-"ok" rows in the task shape (question, trace, answer) for SFT.
+exponential backoff, or the wait a 429 or 503 reply's Retry-After asks for) are reported and NOT written, so a
+rerun retries them; the command then exits with status 1, saying how many failed. load_rewritten(path)
+returns the "ok" rows in the task shape (question, trace, answer) for SFT.
 """
 import argparse
+import email.utils
 import http.client
 import json
 import os
@@ -80,18 +82,17 @@ def task_inputs(name: str, split: str) -> list[dict]:
              "answer": r["answer"]} for i, r in enumerate(rows) if r["trace"]]
 
 
-def read_output(path: str, repair: bool = False) -> list[tuple[str, dict]]:
-    """The finished rows of an output file, as (where, row), where = "path:line". A last line without its
-    newline was torn by a kill mid-write: it is not a finished row, and with repair=True (the writer only)
-    it is cut off so appending starts clean."""
+def read_output(path: str) -> list[tuple[str, dict]]:
+    """The finished rows of the output file this command appends to, as (where, row), where = "path:line". A
+    last line without its newline was torn by a kill mid-write: it is not a finished row, and it is cut off
+    so appending starts clean."""
     if not os.path.exists(path):
         return []
-    with open(path, "rb+" if repair else "rb") as f:
+    with open(path, "rb+") as f:
         data = f.read()
         if not data.endswith(b"\n"):
             data = data[:data.rfind(b"\n") + 1]
-            if repair:
-                f.truncate(len(data))
+            f.truncate(len(data))
     return files.read_jsonl(path, data)
 
 
@@ -115,20 +116,33 @@ def redact(text: str, key: str | None) -> str:
     return text.replace(key, "<API key>") if key else text
 
 
+def retry_after(e: urllib.error.HTTPError) -> float | None:
+    """The seconds a reply's Retry-After header asks a client to wait (a number, or an HTTP date), if any."""
+    value = (e.headers or {}).get("Retry-After", "").strip()
+    if value.isdigit():
+        return float(value)
+    try:
+        return max(0.0, email.utils.parsedate_to_datetime(value).timestamp() - time.time())
+    except (TypeError, ValueError):  # absent or unreadable: the usual backoff
+        return None
+
+
 def chat_with_retries(args, content: str) -> tuple[str, int]:
-    """(reply text, attempts it took), or a RuntimeError once --retries attempts failed."""
+    """(reply text, attempts it took), or a RuntimeError once --retries attempts failed. Between attempts:
+    the wait the server asked for (Retry-After, on a 429 or 503), else exponential backoff."""
     for attempt in range(args.retries):
+        wait = args.backoff * 2 ** attempt
         try:
             return chat(args, content), attempt + 1
         except urllib.error.HTTPError as e:
             if e.code < 500 and e.code not in RETRY_CODES:  # the body, redacted before it is cut short
                 body = redact(e.read().decode("utf-8", "replace"), args.key)
                 raise RuntimeError(f"HTTP {e.code}: {body[:200]!r}") from e
-            err = e
+            err, wait = e, retry_after(e) or wait
         except (OSError, http.client.HTTPException, ValueError, KeyError, IndexError, TypeError) as e:
             err = e  # connection refused/reset, timeout, torn or malformed JSON
         if attempt + 1 < args.retries:
-            time.sleep(args.backoff * 2 ** attempt)
+            time.sleep(wait)
     raise RuntimeError(f"{args.retries} attempts failed, the last with {err!r}")
 
 
@@ -201,7 +215,7 @@ def main(argv=None) -> Counter:
     enc = get_tokenizer(args.tokenizer)
 
     rows = read_inputs(args.inp) if args.inp else task_inputs(args.task, args.split)
-    done = {r["id"] for _, r in read_output(args.out, repair=True)}
+    done = {r["id"] for _, r in read_output(args.out)}
     seen, todo = set(done), []
     for row in rows:  # skip finished ids, and repeated ids in the input (the first one counts)
         if row["id"] not in seen:
@@ -240,15 +254,18 @@ def main(argv=None) -> Counter:
 
 
 def load_rewritten(path: str) -> list[dict]:
-    """The kept ("ok") rows of a rewrite output, in the task shape, ready for SFT."""
-    files.need_file(path)  # else read_output takes it for a run not yet started: no rows
-    rows = [(where, r) for where, r in read_output(path) if files.need(r, "status", where) == "ok"]
+    """The kept ("ok") rows of a rewrite output (or of any file of that shape: every line is a row, the last
+    one too without its newline), in the task shape, ready for SFT."""
+    rows = [(where, r) for where, r in files.read_jsonl(path) if files.need(r, "status", where) == "ok"]
     return [{"question": files.need(r, "problem", where), "trace": files.need(r, "trace", where),
              "answer": files.need(r, "answer", where)} for where, r in rows]
 
 
 if __name__ == "__main__":
     try:
-        main()
+        counts = main()
     except (ValueError, OSError) as e:  # bad input or an unreadable file: one line, as run_main gives
         sys.exit(f"error: {e}")
+    if counts["failed"]:  # the output is incomplete: a pipeline must not go on as if it were done
+        sys.exit(f"error: {counts['failed']} of {counts.total()} inputs failed (not written): rerun the same "
+                 "command to retry them")

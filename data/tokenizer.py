@@ -12,7 +12,7 @@ import os
 
 import tiktoken
 
-from data.hf_tokenizer import BOS, EOS, EOT, HEADER_END, HEADER_START, MASK, from_hf
+from data.hf_tokenizer import BOS, EOS, EOT, HEADER_END, HEADER_START, MASK, check_llada_specials, from_hf
 
 SPECIALS = [EOS, BOS, HEADER_START, HEADER_END, EOT, MASK]
 
@@ -27,8 +27,12 @@ def byte_tokenizer() -> tiktoken.Encoding:
 def get_tokenizer(spec: str = "byte") -> tiktoken.Encoding:
     if spec == "byte":
         return byte_tokenizer()
-    if os.path.isdir(spec):
-        return from_hf(spec)  # a real checkpoint's tokenizer, converted from the HF format
+    if os.path.isdir(spec):  # a real checkpoint's tokenizer, converted from the HF format
+        enc = from_hf(spec)
+        # the sampler, the chat template and the padding need LLaDA's special tokens, at LLaDA's ids
+        specials = {s: enc.encode_single_token(s) for s in enc.special_tokens_set}
+        check_llada_specials(specials, f"{os.path.join(spec, 'tokenizer.json')} (+ tokenizer_config.json)")
+        return enc
     raise ValueError(f"tokenizer {spec!r}: expected 'byte' or a folder with tokenizer.json")
 
 

@@ -31,6 +31,12 @@ def tiny():
     return M.build(TINY, "cpu", seed=0).eval()
 
 
+def snapshot(folder) -> dict:
+    """{path: bytes} of every file under folder but the lock (what a failed run must leave as it was)."""
+    files = (os.path.join(d, f) for d, _, names in os.walk(folder) for f in names if f != ".lock")
+    return {os.path.relpath(p, folder): open(p, "rb").read() for p in sorted(files)}
+
+
 def child_env() -> dict:
     """The environment for a script run as a fresh process: no inherited rank variables, one thread per
     process."""

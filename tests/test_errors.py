@@ -2,6 +2,8 @@
 writing; --help on every script. Run: python -m pytest -q tests/test_errors.py"""
 import dataclasses
 import json
+import os
+import shutil
 import subprocess
 import sys
 
@@ -14,8 +16,10 @@ import model as M
 import sample as S
 import sft
 import train_igpo as T
-from conftest import REPO, TINY, child_env
+from conftest import REPO, TINY, child_env, snapshot
 from data import rewrite
+from data.hf_tokenizer import LLADA_IDS, MASK
+from test_hf_tokenizer import toy_json
 
 MAINS = {"sft": sft.main, "train_igpo": T.main, "eval": E.main, "sample": S.main, "bench": bench.main}
 NO_CUDA = pytest.mark.skipif(torch.cuda.is_available(), reason="a machine with CUDA runs --device=cuda")
@@ -36,6 +40,9 @@ BAD_FLAGS = [  # (script, flags, what the one-line message says)
     ("sft", ["--nope=1"], "unknown flag --nope; valid flags: --preset"),
     ("sft", ["--max_steps=x"], "--max_steps=x: expected a int"),
     ("sft", ["--preset=huge"], "unknown preset 'huge'"),
+    ("sft", ["--out_dir="], "--out_dir=: expected a folder, not a file or ''"),
+    ("sft", ["--resume=True", "--overwrite=True"], "--overwrite=True: expected False with --resume=True"),
+    ("train_igpo", ["--out_dir="], "--out_dir=: expected a folder, not a file or ''"),
     ("train_igpo", ["--group_size=1"], "--group_size=1: expected >= 2"),
     ("train_igpo", ["--group_size=0"], "--group_size=0: expected >= 2"),
     ("train_igpo", ["--mu=0"], "--mu=0: expected >= 1"),
@@ -157,10 +164,126 @@ def test_a_truncated_weights_file_or_a_bad_config_is_named(ckpt, tmp_path):
     assert not (tmp_path / "out").exists()
 
 
-def test_an_out_dir_that_is_a_file_is_refused(tmp_path):
+def eval_fails(ckpt, tmp_path, message: str):
+    """eval.py on ckpt: a one-line error holding `message`; nothing written, ckpt byte for byte as it was."""
+    before = snapshot(ckpt)
+    fails("eval", [f"--ckpt={ckpt}", f"--out_dir={tmp_path / 'ev'}", "--limit=2"], message)
+    assert snapshot(ckpt) == before and not (tmp_path / "ev").exists()
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("n_layer", "4", "field 'n_layer' is \"4\", expected a positive int"),
+    ("n_embd", 128.0, "field 'n_embd' is 128.0, expected a positive int"),
+    ("vocab_size", None, "field 'vocab_size' is null, expected a positive int"),
+    ("n_head", 0, "field 'n_head' is 0, expected a positive int"),  # eval.py wrote its files first, once
+    ("n_head", 3, "field 'n_embd' is 32, expected a multiple of twice n_head (3)"),
+    ("rope_theta", "1e4", "field 'rope_theta' is \"1e4\", expected a positive float"),
+    ("tokenizer", 1, "field 'tokenizer' is 1, expected a string")])
+def test_a_config_field_of_the_wrong_type_or_value_is_named(ckpt, tmp_path, field, value, message):
+    config = ckpt / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), field: value}))
+    eval_fails(ckpt, tmp_path, f"{config}: {message}")
+
+
+@pytest.mark.parametrize("meta, message", [
+    ({"script": "sft"}, "field 'step' is missing, expected an integer >= 0"),
+    ({"step": "20"}, "field 'step' is \"20\", expected an integer >= 0"),
+    ([20], "expected a JSON object, got a list")])
+def test_a_bad_meta_json_is_named_when_evaluated(ckpt, tmp_path, meta, message):
+    write(ckpt / "meta.json", json.dumps(meta))
+    eval_fails(ckpt, tmp_path, f"{ckpt / 'meta.json'}: {message}")
+
+
+@pytest.fixture
+def hf(tmp_path):
+    """A Hugging Face LLaDA folder (config.json, shards + index) of a tiny model, with no tokenizer yet."""
+    M.export_hf(M.build(TINY, "cpu", seed=0), str(tmp_path / "hf"))
+    return tmp_path / "hf"
+
+
+def test_a_bad_hf_config_or_index_is_named(hf, tmp_path):
+    config, index = hf / "config.json", hf / "model.safetensors.index.json"
+    good = config.read_text()
+    write(config, json.dumps({**json.loads(good), "n_layers": "4"}))
+    eval_fails(hf, tmp_path, f"{config}: field 'n_layers' is \"4\", expected a positive int")
+    write(config, good)
+    write(index, json.dumps({"metadata": {"total_size": 1}}))
+    eval_fails(hf, tmp_path, f"{index}: field 'weight_map' missing or not an object of key -> file name")
+
+
+LLADA = [{"id": i, "content": name, "special": True} for name, i in LLADA_IDS.items()]
+BAD_TOKENIZER = [  # (tokenizer.json, tokenizer_config.json or None, the message after the folder)
+    ([], None, "tokenizer.json: expected a JSON object, got a list"),
+    ({}, None, "tokenizer.json: model type None is not supported (only byte-level BPE)"),
+    ({"model": "BPE"}, None, "tokenizer.json: field 'model' is \"BPE\", expected a JSON object"),
+    (toy_json(model={"type": "WordPiece", "vocab": {"[UNK]": 0}}), None, "tokenizer.json: model type WordP"),
+    (toy_json(), None, f"tokenizer.json (+ tokenizer_config.json): special token {MASK}: expected id 126336"),
+    (toy_json(added_tokens=LLADA), {"added_tokens_decoder": {"x": {"content": MASK}}},
+     "tokenizer_config.json: added_tokens_decoder entry 'x'"),
+]
+
+
+@pytest.mark.parametrize("tok, config, message", BAD_TOKENIZER)
+def test_a_bad_tokenizer_file_is_named(hf, tmp_path, tok, config, message):
+    write(hf / "tokenizer.json", json.dumps(tok))
+    if config is not None:
+        write(hf / "tokenizer_config.json", json.dumps(config))
+    eval_fails(hf, tmp_path, f"{hf}/{message}")
+
+
+def test_an_out_dir_that_is_a_file_under_a_file_or_empty_is_refused(ckpt, tmp_path):
     path = write(tmp_path / "f", "mine")
     fails("sft", [f"--out_dir={path}"], f"--out_dir={path}: expected a folder, not a file")
-    assert open(path).read() == "mine"
+    fails("sft", [f"--out_dir={path}/run"], f"{path}/run: cannot write there (Not a directory: ")
+    fails("eval", [f"--out_dir={path}/run", f"--ckpt={ckpt}"], f"{path}/run: cannot write there (Not a dir")
+    assert open(path).read() == "mine" and sorted(os.listdir(tmp_path)) == ["ckpt", "f"]
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in any folder")
+def test_an_out_dir_in_a_folder_we_may_not_write_is_refused(tmp_path):
+    (tmp_path / "ro").mkdir(mode=0o555)
+    run = tmp_path / "ro" / "run"
+    fails("sft", [f"--out_dir={run}"], f"{run}: cannot write there (Permission denied")
+    assert os.listdir(tmp_path / "ro") == []
+
+
+# ---- a run folder's checkpoint files on --resume: each error names the file and field, and changes nothing
+
+SFT = ["--batch_size=2", "--n_eval=0", "--max_steps=1"]
+
+
+@pytest.fixture(scope="module")
+def sft_run(tmp_path_factory):
+    """A finished one-step SFT run folder; tests change copies of it."""
+    out = tmp_path_factory.mktemp("sft") / "run"
+    sft.main(SFT + [f"--out_dir={out}"])
+    return out
+
+
+def drop(key):
+    return lambda p: write(p, json.dumps({k: v for k, v in json.loads(p.read_text()).items() if k != key}))
+
+
+RESUME_BAD = [  # (file, how it is spoilt, the message after its path)
+    ("meta.json", drop("step"), ": field 'step' is missing, expected an integer >= 0"),
+    ("meta.json", lambda p: write(p, json.dumps({**json.loads(p.read_text()), "step": "20"})),
+     ": field 'step' is \"20\", expected an integer >= 0"),
+    ("meta.json", drop("world_size"), ": field 'world_size' is missing, expected an integer >= 1"),
+    ("meta.json", drop("config"), ": field 'config' is missing, expected an object"),
+    ("optim.0.pt", lambda p: write(p, p.read_bytes()[:-100]), ": not a readable optimizer state (Pytorch"),
+    ("log.jsonl", lambda p: (p.unlink(), p.mkdir()), ": a folder, not a file"),
+    ("log.jsonl", lambda p: write(p, b'{"step": "\xff"}\n' + p.read_bytes()), ":1: not UTF-8 text"),
+]
+
+
+@pytest.mark.parametrize("name, spoil, message", RESUME_BAD)
+def test_a_bad_checkpoint_file_on_resume_is_named_and_kept(sft_run, tmp_path, name, spoil, message):
+    run = tmp_path / "run"
+    shutil.copytree(sft_run, run)
+    spoil(run / name)
+    before = snapshot(run)
+    fails("sft", SFT + [f"--out_dir={run}", "--resume=True", "--max_steps=2"], f"{run / name}{message}")
+    assert snapshot(run) == before
 
 
 def test_prompts_too_long_for_the_model_fail_before_training(tmp_path):

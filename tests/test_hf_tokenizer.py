@@ -15,7 +15,8 @@ from pathlib import Path
 import pytest
 import regex  # installed with tiktoken; used only for the reference pre-split below
 
-from data.hf_tokenizer import GPT2_PAT, _unicode_to_byte, check_llada_specials, from_hf, llada_special_tokens
+from data.hf_tokenizer import (GPT2_PAT, LLADA_IDS, _unicode_to_byte, check_llada_specials, from_hf,
+                               llada_special_tokens)
 from data.tokenizer import BOS, EOT, HEADER_END, HEADER_START, MASK, chat, get_tokenizer
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared" / "data"
@@ -102,8 +103,11 @@ def test_split_regex_becomes_pat_str(tmp_path):
     assert enc.encode("abcd bcd") == [ABC, ord("d"), ord(" "), BC, ord("d")]
 
 
-def test_get_tokenizer_on_a_folder_uses_the_converter(tmp_path):
-    assert get_tokenizer(write_dir(tmp_path, toy_json())).encode("abcd") == [ABC, ord("d")]
+def test_get_tokenizer_on_a_folder_uses_the_converter_and_needs_llada_specials(tmp_path):
+    with pytest.raises(ValueError, match=re.escape("tokenizer.json (+ tokenizer_config.json): special")):
+        get_tokenizer(write_dir(tmp_path, toy_json()))  # GPT-2's specials only: no mask token to sample with
+    llada = [{"id": i, "content": name, "special": True} for name, i in LLADA_IDS.items()]
+    assert get_tokenizer(write_dir(tmp_path, toy_json(added_tokens=llada))).encode("abcd") == [ABC, ord("d")]
 
 
 def test_vocab_ids_out_of_merge_order_raise(tmp_path):
@@ -138,9 +142,9 @@ def test_llada_folder_with_a_wrong_mask_id_raises_naming_it(tmp_path):
      "Digits"),
     ({"decoder": {"type": "Metaspace"}}, "decoder"),
 ])
-def test_unsupported_variants_raise_not_implemented_naming_the_piece(tmp_path, change, piece):
+def test_unsupported_variants_raise_naming_the_piece(tmp_path, change, piece):
     path = write_dir(tmp_path, toy_json(**change))
-    with pytest.raises(NotImplementedError, match=piece) as e:
+    with pytest.raises(ValueError, match=piece) as e:
         from_hf(path)
     assert "tokenizer.json" in str(e.value)
 

@@ -1,6 +1,7 @@
 """Run folders tell the truth after a crash: a killed and resumed run logs and sums up exactly as an
-uninterrupted one; one run per folder; a resume continues the same run or is refused; readers never see a
-half-moved checkpoint; eval.py never reuses generations of a retrained checkpoint.
+uninterrupted one; one run per folder (evaluations too), and a rerun never replaces a run; a resume continues
+the same run, from the same --init_from, or is refused; a diverging run stops before it saves or logs a NaN;
+readers never see a half-moved checkpoint; eval.py never reuses generations of a retrained checkpoint.
 Run: python -m pytest -q tests/test_resume.py"""
 import contextlib
 import importlib.machinery
@@ -19,7 +20,7 @@ import model as M
 import sft
 import train_igpo as T
 from common import Runtime
-from conftest import REPO, TINY, child_env
+from conftest import REPO, TINY, child_env, snapshot
 from data import arith
 from data.tokenizer import chat
 
@@ -142,6 +143,91 @@ def test_a_resume_continues_the_same_run_or_is_refused(tmp_path, capsys):
     meta.write_text(json.dumps(saved))
     assert sft.main(argv[:-2] + [f"--out_dir={tmp_path}/run", "--resume=True", "--max_steps=2"])["steps"] == 2
     assert "resuming" in capsys.readouterr().out and json.loads(meta.read_text())["step"] == 2
+
+
+SFT = ["--batch_size=2", "--n_eval=0", "--max_steps=1"]
+IGPO = ["--prompts_per_step=2", "--group_size=2", "--gen_len=8", "--block_len=8", "--steps=4", "--mu=2",
+        "--n_eval=0", "--levels=1", "--ckpt_interval=1"]
+
+
+def test_a_rerun_never_replaces_the_run_in_its_folder_and_overwrite_moves_it_aside(tmp_path, capsys):
+    run = tmp_path / "run"
+    sft.main(SFT + [f"--out_dir={run}"])
+    before = snapshot(run)
+    ways = rf"--resume=True to continue it, another --out_dir, or --overwrite=True to move it to {run}.old1"
+    refusal = rf"^{run} holds a run \(meta.json, summary.json\) that a new run would replace: pass {ways}"
+    again = [(sft.main, SFT + [f"--out_dir={run}"]), (T.main, [f"--out_dir={run}", "--init_from="])]
+    for main, argv in again:  # the same command again, or another script into the folder
+        with pytest.raises(ValueError, match=refusal):
+            main(argv)
+        assert snapshot(run) == before
+    sft.main(SFT + [f"--out_dir={run}", "--overwrite=True", "--seed=2"])  # a new run; the old one moved aside
+    assert snapshot(tmp_path / "run.old1") == before and snapshot(run) != before
+    assert f"--overwrite: moved the run in {run} to {run}.old1" in capsys.readouterr().out
+
+
+def test_a_resume_without_a_checkpoint_starts_a_new_run_and_says_so(tmp_path, capsys):
+    sft.main(SFT + [f"--out_dir={tmp_path}/new", "--resume=True"])
+    assert f"--resume: {tmp_path}/new holds no checkpoint: starting a new run" in capsys.readouterr().out
+    assert json.loads((tmp_path / "new" / "meta.json").read_text())["step"] == 1
+    (tmp_path / "done").mkdir()  # a finished run that saved no checkpoint (--ckpt_interval=0) is kept too
+    (tmp_path / "done" / "summary.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"done holds a run \(summary.json\) .*: pass another --out_dir, or"):
+        T.main([f"--out_dir={tmp_path}/done", "--init_from=", "--resume=True"])
+    assert snapshot(tmp_path / "done") == {"summary.json": b"{}"}
+
+
+def test_igpo_resume_refuses_a_changed_init_from(tmp_path):
+    init, run = tmp_path / "sft", tmp_path / "run"
+    M.save(M.build(TINY, "cpu", seed=0), str(init))
+    argv = IGPO + [f"--init_from={init}", f"--out_dir={run}"]
+    T.main(argv + ["--max_steps=1"])
+    T.main(argv + ["--max_steps=2", "--resume=True"])  # as it was: resumed
+    M.save(M.build(TINY, "cpu", seed=1), str(init))  # retrained since: the KL reference would change
+    before = snapshot(run)
+    with pytest.raises(ValueError, match=rf"--init_from={init} has changed since the run started from it"):
+        T.main(argv + ["--max_steps=3", "--resume=True"])
+    assert snapshot(run) == before
+
+
+def no_nan(run):
+    for name, data in snapshot(run).items():
+        if name.endswith((".json", ".jsonl")):
+            assert b"NaN" not in data and b"Infinity" not in data, name
+
+
+def test_a_diverging_sft_run_stops_before_it_logs_or_saves_a_nan(tmp_path, monkeypatch):
+    run, saved, save, loss = tmp_path / "run", {}, sft.save_checkpoint, sft.sft_loss
+    monkeypatch.setattr(sft, "save_checkpoint", lambda *a: save(*a) or saved.update(snapshot(run)))
+    monkeypatch.setattr(sft, "sft_loss", lambda *a: loss(*a) * (float("nan") if saved else 1.0))
+    diverged = r"^step 3: loss nan, grad_norm nan: the run diverged "
+    with pytest.raises(ValueError, match=diverged + rf".*: {run} keeps its checkpoint of step 2$"):
+        sft.main(SFT[:2] + ["--max_steps=4", "--ckpt_interval=2", "--log_interval=1", f"--out_dir={run}"])
+    assert snapshot(run) == saved  # the checkpoint of step 2 and the log up to it, byte for byte
+    no_nan(run)
+
+
+def test_a_diverging_igpo_run_stops_before_it_logs_or_saves_a_nan(tmp_path, monkeypatch):
+    run, saved, save, policy_loss = tmp_path / "run", {}, T.save_checkpoint, T.policy_loss
+    monkeypatch.setattr(T, "save_checkpoint", lambda *a: save(*a) or saved.update(snapshot(run)))
+
+    def nan_loss(*args):  # NaN from the round after step 1's checkpoint on
+        loss, kl, clip = policy_loss(*args)
+        return loss * (float("nan") if saved else 1.0), kl, clip
+    monkeypatch.setattr(T, "policy_loss", nan_loss)
+    diverged = r"^step 2: loss nan, kl .*, grad_norm nan: the run diverged "
+    with pytest.raises(ValueError, match=diverged + rf".*: {run} keeps its checkpoint of step 1$"):
+        T.main(IGPO + ["--init_from=", "--max_steps=3", f"--out_dir={run}"])
+    assert snapshot(run) == saved
+    no_nan(run)
+
+
+def test_eval_takes_its_folders_lock(tmp_path):
+    M.save(M.build(TINY, "cpu", seed=0), str(tmp_path / "ck"))
+    with live_run(tmp_path / "ev") as pid:
+        with pytest.raises(ValueError, match=rf"ev is in use by another run \(pid {pid}, "):
+            E.main([f"--ckpt={tmp_path}/ck", f"--out_dir={tmp_path}/ev", "--limit=2"])
+        assert os.listdir(tmp_path / "ev") == [".lock"]  # no settings.json, no generations
 
 
 def half_moved(run) -> None:

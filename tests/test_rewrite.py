@@ -41,6 +41,11 @@ class Handler(BaseHTTPRequestHandler):
         reply = json.dumps({"choices": [{"message": {"role": "assistant", "content": text}}]}).encode()
         if case == "dead" and not self.server.healed or case == "err500" and first:
             return self.send_error(500 if case == "err500" else 503)
+        if case == "busy" and first:  # rate-limited: come back in a second
+            self.send_response(429)
+            self.send_header("Retry-After", "1")
+            self.send_header("Content-Length", "0")
+            return self.end_headers()
         if case == "echo":  # a 401 whose body echoes the request's headers, the API key across byte 200
             body = ("x" * 170 + f"Authorization: {self.headers.get('Authorization')}").encode()
             self.send_response(401)
@@ -126,8 +131,9 @@ def test_resume_after_a_limited_run_and_a_torn_last_line(server, tmp_path):
     assert len(ids(out)) == 3
     with open(out, "a") as f:
         f.write('{"id": "9", "problem": "Prob')  # killed mid-write: no newline
-    assert len(rewrite.load_rewritten(out)) == 3  # a reader skips the torn line
-    rewrite.main(cli(server, inp, out))
+    with pytest.raises(ValueError, match=f"{out}:4: not valid JSON"):  # a reader takes every line for a row
+        rewrite.load_rewritten(out)
+    rewrite.main(cli(server, inp, out))  # the writer cuts its own torn line off
     assert sorted(ids(out), key=int) == [str(i) for i in range(1, 11)]  # each id exactly once
     assert server.attempts["ok"] == 10
 
@@ -184,3 +190,27 @@ def test_histogram_counts_every_length_once():
     assert [(int(lo), int(hi)) for lo, hi, _, _ in rows] == [(100 * k, 100 * k + 99) for k in range(10)]
     assert [int(b) for _, _, b, _ in rows] == [1, 2, 0, 0, 0, 0, 0, 0, 0, 1]
     assert [int(a) for _, _, _, a in rows] == [2] + [0] * 9
+
+
+def test_a_429_is_retried_after_the_wait_its_retry_after_asks_for(server, tmp_path):
+    inp, out = write_inputs(tmp_path / "in.jsonl", ["busy"]), tmp_path / "out.jsonl"
+    t0 = time.time()
+    assert rewrite.main(cli(server, inp, out, "--timeout=5")) == Counter(ok=1)
+    assert server.attempts["busy"] == 2 and time.time() - t0 >= 1.0  # not --backoff's 0.01 s
+
+
+def test_a_run_whose_inputs_all_failed_exits_nonzero_saying_how_many(server, tmp_path):
+    inp, out = write_inputs(tmp_path / "in.jsonl", ["dead", "dead"]), tmp_path / "out.jsonl"
+    cmd = [sys.executable, "-m", "data.rewrite", *cli(server, inp, out, "--retries=1")]
+    p = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True)
+    assert p.returncode == 1
+    assert p.stderr.splitlines()[-1] == ("error: 2 of 2 inputs failed (not written): rerun the same command "
+                                         "to retry them")
+
+
+def test_a_data_file_keeps_every_row_the_last_one_without_its_newline_too(tmp_path):
+    path = tmp_path / "d.jsonl"
+    rows = [{"problem": f"p{i}", "trace": "t", "answer": "1", "status": "ok"} for i in range(3)]
+    for n in (3, 1):  # a hand-made file: no final newline (only this command's own torn line is dropped)
+        path.write_text("\n".join(map(json.dumps, rows[:n])))
+        assert [r["question"] for r in rewrite.load_rewritten(path)] == [f"p{i}" for i in range(n)]
