@@ -446,7 +446,7 @@ def measure(s: Shape, seed: int = 0) -> dict:
     import torch
     import model as M
     from sample import sample
-    from train_igpo import policy_loss, token_logprobs, update
+    from train_igpo import mask_seeds, policy_loss, token_logprobs, update
     net = M.build(s.mc, "cpu", seed, torch.bfloat16 if s.wb == 2 else torch.float32)
     if s.lora:
         M.apply_lora(net, s.rc.lora_r, s.rc.lora_alpha, 0.0, sorted(s.targets))
@@ -461,7 +461,8 @@ def measure(s: Shape, seed: int = 0) -> dict:
     comps = torch.randint(0, V - 2, (s.n * G, L), generator=gen)
     adv, keep = torch.randn(s.n * G, generator=gen), torch.ones(s.n * G, L)
     rc = dataclasses.replace(s.rc, mu=1)
-    est = dict(estimator=rc.estimator, samples=rc.estimator_samples)
+    # update()'s masks for step 0: the old and reference log-probs see the masks the update does, as in a run
+    est = dict(estimator=rc.estimator, samples=rc.estimator_samples, seed=mask_seeds(rc, 0, 0)[0])
 
     def logps():
         with torch.no_grad(), ctx:
