@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# The whole tiny pipeline on a laptop CPU: SFT -> IGPO -> evaluation on the toy task (about 6 minutes on 2
-# cores). SFT trains on easy problems only; half of IGPO's prompts are hard, with big steps SFT never saw.
+# The whole tiny pipeline on a laptop CPU: SFT -> IGPO -> evaluation on the toy task (about 12 minutes on 2
+# cores). SFT trains on easy problems and on hard ones traced by a weak teacher (right on a big step half the
+# time): the big steps are a latent skill. Half of IGPO's prompts are hard.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python sft.py --preset=tiny --out_dir=out/sft                               # masked-diffusion SFT, 2500 steps
