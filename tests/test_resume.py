@@ -87,6 +87,11 @@ def test_igpo_killed_and_resumed_logs_and_sums_up_as_the_uninterrupted_run(tmp_p
             "--steps=4", "--mu=2", "--n_eval=2", "--eval_interval=2", "--ckpt_interval=2", "--levels=1",
             "--lr=1e-3", "--max_steps=4"]
     T.main(args + [f"--out_dir={tmp_path}/a"])
+    log = rows(tmp_path / "a" / "log.jsonl")
+    for e in [r for r in log if "eval_accuracy" in r]:  # the preset's sampled accuracy, and the x of a curve
+        assert set(e["eval_sampled_by_kind"]) == {"easy", "hard"} and 0 <= e["eval_sampled"] <= 1
+        seen = sum(r["rollouts"] for r in log if "reward" in r and r["step"] <= e["step"])
+        assert e["rollouts_seen"] == seen
     killed_run("train_igpo", args + [f"--out_dir={tmp_path}/b"], step=4)  # the checkpoint is step 2's
     assert [r["step"] for r in rows(tmp_path / "b" / "log.jsonl")] == [0, 1, 2, 2, 3, 4, 4]  # 3, 4: lost
     T.main(args + [f"--out_dir={tmp_path}/b", "--resume=True"])  # the killed run's lock is no obstacle
